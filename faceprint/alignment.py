@@ -11,10 +11,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class AlignmentTemplate:
-    """Where the five landmarks (see ``faceprint.types.LANDMARK_NAMES``) sit in a model's ``size`` x ``size`` input."""
+    """Where the five landmarks (see ``faceprint.types.LANDMARK_NAMES``) sit in a model's ``size`` x ``size`` input.
+
+    ``aspect`` > 1 reproduces networks trained on face boxes squashed into a square (FaceNet's crops are on
+    average 1.26 times taller than wide): the face is aligned by a similarity transform, then scaled
+    vertically by ``1 / aspect``. The rotation is still removed, so tilted faces arrive upright."""
 
     size: int
     points: tuple[tuple[float, float], ...]
+    aspect: float = 1.0
 
     @property
     def array(self) -> np.ndarray:
@@ -43,7 +48,8 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, template: AlignmentTemplate) -> np.ndarray:
     """Warp ``image`` so the face's landmarks land on ``template``; returns a size x size x 3 uint8 crop."""
-    matrix = similarity_transform(landmarks, template.array)
+    unsquashed = template.array * [1.0, template.aspect]
+    matrix = np.diag([1.0, 1.0 / template.aspect]) @ similarity_transform(landmarks, unsquashed)
     return cv2.warpAffine(
         image,
         matrix,

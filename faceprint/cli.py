@@ -18,11 +18,12 @@ log = logging.getLogger("faceprint")
 def _pipeline(args: argparse.Namespace, models: Sequence[str] | None = None):
     from faceprint.cache import ArrayCache
     from faceprint.detection import MTCNNDetector
+    from faceprint.embedding import DEFAULT_MODELS
     from faceprint.pipeline import FacePipeline
 
     detector = MTCNNDetector(min_face_size=args.min_face_size, min_score=args.min_score)
     cache = None if args.no_cache else ArrayCache()
-    return FacePipeline(detector=detector, models=models or (), cache=cache)
+    return FacePipeline(detector=detector, models=models or DEFAULT_MODELS, cache=cache)
 
 
 def _print_json(data: object) -> None:
@@ -196,6 +197,78 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recognizer(args: argparse.Namespace):
+    from faceprint.recognizer import FaceRecognizer
+
+    return FaceRecognizer(gallery=args.gallery, pipeline=_pipeline(args, None))
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    face = int(args.face) if args.face is not None and args.face.isdigit() else _box(args.face)
+    result = _recognizer(args).enroll(args.name, args.images, face=face, store_image=args.store_image)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        for photo in result.photos:
+            state = f"accepted (photo {photo.photo_id})" if photo.accepted else f"rejected: {photo.reason}"
+            print(f"{photo.source}: {state}")
+        print(f"{result.name}: {result.accepted} of {len(result.photos)} photo(s) enrolled")
+    return 0 if result.accepted else 2
+
+
+def _box(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise FaceprintError(f"--face must be an index (0 = largest face) or a box x,y,w,h, not '{text}'")
+    return box
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    recognizer = _recognizer(args)
+    output = []
+    for source in args.images:
+        faces = recognizer.recognize(source, threshold=args.threshold)
+        output.append({"image": source, "faces": faces})
+    if args.json:
+        _print_json({"images": output})
+    else:
+        for item in output:
+            print(f"{item['image']}: {len(item['faces'])} face(s)")
+            for face in item["faces"]:
+                x, y, w, h = face["box"]
+                who = face["identity"] or "unknown"
+                best = f"similarity {face['similarity']:.3f}" if face["similarity"] is not None else "gallery empty"
+                print(f"  {who:24s} {best} (threshold {face['threshold']:.3f})  box {x:.0f},{y:.0f},{w:.0f},{h:.0f}")
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    needed = {"list": 0, "rename": 2, "delete": 1}[args.action]
+    if len(args.names) != needed:
+        raise FaceprintError(f"'people {args.action}' takes {needed} name(s), got {len(args.names)}")
+    recognizer = _recognizer(args)
+    if args.action == "rename":
+        recognizer.rename(args.names[0], args.names[1])
+    elif args.action == "delete":
+        recognizer.delete(args.names[0])
+    people = recognizer.people()
+    if args.json:
+        _print_json({"people": people})
+    elif args.action == "list":
+        for person in people:
+            print(f"{person['name']:30s} {person['photos']:3d} photo(s)  enrolled {person['created'][:10]}")
+        if not people:
+            print("no one is enrolled yet: faceprint enroll NAME PHOTO...")
+    else:
+        print("done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceprint", description="Face detection, embedding and verification.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
@@ -236,6 +309,28 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "calibrate":
             p.add_argument("--out", type=Path, required=True, help="where to write the calibration JSON")
         p.set_defaults(func=func)
+
+    gallery = argparse.ArgumentParser(add_help=False)
+    gallery.add_argument(
+        "--gallery", help="gallery URL: sqlite:///path.db or postgresql://... (default $FACEPRINT_GALLERY or per-user)"
+    )
+
+    p = sub.add_parser("enroll", parents=[common, gallery], help="add a person from one or more photos")
+    p.add_argument("name")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--face", help="which face when a photo shows several: index (0 = largest) or box x,y,w,h")
+    p.add_argument("--store-image", action="store_true", help="also keep the original photo in the gallery")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("recognize", parents=[common, gallery], help="who is every face in these photos?")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--threshold", type=float, help="fused-similarity threshold (default: 0.1%% false accepts)")
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("people", parents=[common, gallery], help="list, rename or delete enrolled people")
+    p.add_argument("action", nargs="?", choices=["list", "rename", "delete"], default="list")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.set_defaults(func=cmd_people)
 
     p = sub.add_parser("models", parents=[common], help="list embedding models, their sources and availability")
     p.add_argument("action", nargs="?", choices=["list"], default="list")

@@ -51,3 +51,43 @@ class DatasetError(FaceprintError):
     """A dataset file (e.g. an LFW pairs file) is missing or malformed."""
 
     code = "invalid_dataset"
+
+
+class GalleryError(FaceprintError):
+    """The gallery cannot be opened or reached (bad URL, database down, schema from a newer faceprint)."""
+
+    code = "gallery_unavailable"
+    http_status = 503
+
+
+class UnknownPersonError(FaceprintError):
+    """No person of that name is enrolled in the gallery."""
+
+    code = "unknown_person"
+    http_status = 404
+
+
+class PersonExistsError(FaceprintError):
+    """A person of that name is already enrolled (e.g. the target of a rename)."""
+
+    code = "person_exists"
+    http_status = 409
+
+
+class UnknownPhotoError(FaceprintError):
+    """The person has no photo with that id."""
+
+    code = "unknown_photo"
+    http_status = 404
+
+
+class InvalidNameError(FaceprintError):
+    """A person's name is empty, longer than 100 characters or contains control characters."""
+
+    code = "invalid_name"
+
+
+class InvalidEmbeddingError(FaceprintError):
+    """An embedding is not a finite, non-zero 1-D vector, or its size differs from the model's stored vectors."""
+
+    code = "invalid_embedding"

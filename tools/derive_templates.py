@@ -52,13 +52,14 @@ def main() -> None:
     files = sorted(args.images.glob("*/*.jpg"))
     random.Random(0).shuffle(files)
     detector = MTCNNDetector(min_score=0.95)
-    facenet, dlib_ = [], []
+    facenet, dlib_, aspects = [], [], []
     for path in files[: args.count]:
         image = load_image(path)
         face = central_face(detector.detect(image), image.shape)
         if face is None:
             continue
         facenet.append(facenet_points(face))
+        aspects.append((face.box[3] + 32) / (face.box[2] + 32))
         points = dlib_points(image, face, detector)
         if points is not None:
             dlib_.append(points)
@@ -69,6 +70,7 @@ def main() -> None:
         mirrored = mean[[1, 0, 2, 4, 3]] * [-1, 1] + [size, 0]
         symmetric = (mean + mirrored) / 2
         print(f"{name} ({len(points)} faces):", tuple((round(float(a), 1), round(float(b), 1)) for a, b in symmetric))
+    print(f"facenet crop height/width before resizing (aspect): {np.mean(aspects):.3f}")
 
 
 if __name__ == "__main__":

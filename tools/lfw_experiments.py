@@ -46,6 +46,7 @@ VARIANTS = {
     "facenet-fixed": (lambda: FaceNetEmbedder("fixed", flip=False), "align"),
     "facenet-prewhiten": (lambda: FaceNetEmbedder("prewhiten", flip=False), "align"),
     "facenet-boxcrop": (lambda: FaceNetEmbedder("fixed", flip=False), "box"),
+    "facenet-aspect": (lambda: FaceNetEmbedder("fixed", flip=False), "align"),
     "dlib": (lambda: DlibEmbedder(flip=False), "align"),
 }
 
@@ -99,11 +100,21 @@ def embed(variants: list[str], batch: int = 64) -> None:
         )
 
 
-def similarities(variant: str, flip: bool, pairs) -> np.ndarray:
+def similarities(variant: str, flip: bool, pairs, centre: bool = False) -> np.ndarray:
+    """Cosine similarity of each pair; ``centre`` subtracts the mean DevTrain embedding first (FaceNet's
+    validate_on_lfw --subtract_mean)."""
     data = np.load(OUT / f"{variant}.npz")
     vectors = data["plain"] + data["mirrored"] if flip else data["plain"]
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     index = {p: i for i, p in enumerate(data["paths"])}
+    if centre:
+        train = read_pairs(LFW / "pairsDevTrain.txt").pairs
+        used = sorted(
+            {index[str(image_path(LFW / "images", p.name_a, p.index_a))] for p in train}
+            | {index[str(image_path(LFW / "images", p.name_b, p.index_b))] for p in train}
+        )
+        vectors = vectors - vectors[used].mean(axis=0)
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     a = [index[str(image_path(LFW / "images", p.name_a, p.index_a))] for p in pairs]
     b = [index[str(image_path(LFW / "images", p.name_b, p.index_b))] for p in pairs]
     return np.sum(vectors[a] * vectors[b], axis=1)
@@ -119,11 +130,11 @@ def report() -> None:
     for variant in VARIANTS:
         if not (OUT / f"{variant}.npz").exists():
             continue
-        for flip in (False, True):
-            s_train, s_test = similarities(variant, flip, train), similarities(variant, flip, test)
+        for flip, centre in ((False, False), (True, False), (True, True)):
+            s_train, s_test = similarities(variant, flip, train, centre), similarities(variant, flip, test, centre)
             threshold, acc_train = best_accuracy_threshold(s_train, same_train)
             acc_test = np.mean((s_test >= threshold) == same_test)
-            name = f"{variant}{' +flip' if flip else ''}"
+            name = f"{variant}{' +flip' if flip else ''}{' +centre' if centre else ''}"
             columns[name] = (s_train, s_test)
             print(f"{name:28s} {acc_train:9.4f} {acc_test:9.4f}")
     names = list(columns)
@@ -141,9 +152,72 @@ def report() -> None:
             print(f"fused {a} & {b}: {acc_train:.4f} {acc_test:.4f}")
 
 
+def devtrain_vectors(variant: str, flip: bool) -> np.ndarray:
+    """The (flip-summed, normalised) embeddings of every image that LFW DevTrain's pairs use."""
+    data = np.load(OUT / f"{variant}.npz")
+    vectors = data["plain"] + data["mirrored"] if flip else data["plain"]
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = {p: i for i, p in enumerate(data["paths"])}
+    train = read_pairs(LFW / "pairsDevTrain.txt").pairs
+    paths = {image_path(LFW / "images", p.name_a, p.index_a) for p in train}
+    paths |= {image_path(LFW / "images", p.name_b, p.index_b) for p in train}
+    return vectors[sorted(index[str(p)] for p in paths)]
+
+
+def write_centres(choices: dict[str, str]) -> None:
+    """Write faceprint/data/embedding_centres.json: per model, the mean DevTrain embedding of the chosen variant."""
+    import json
+
+    centres, used = {}, {}
+    for model, variant in choices.items():
+        vectors = devtrain_vectors(variant, flip=True)
+        centres[model] = [round(float(v), 7) for v in vectors.mean(axis=0)]
+        used[model] = {"variant": variant, "images": len(vectors)}
+    target = Path(__file__).resolve().parents[1] / "faceprint" / "data" / "embedding_centres.json"
+    provenance = {
+        "what": "mean L2-normalised (mirror-augmented) embedding of the LFW View 1 DevTrain images, per model",
+        "command": "python tools/lfw_experiments.py embed && python tools/lfw_experiments.py centres",
+        "models": used,
+    }
+    target.write_text(json.dumps({"provenance": provenance, "centres": centres}) + "\n")
+    print(f"wrote {target}")
+
+
+def seed_cache(choices: dict[str, str]) -> None:
+    """Store the experiment's embeddings in faceprint's cache under the keys the pipeline uses, so that
+    `faceprint calibrate` and `faceprint lfw` on View 1 reuse them instead of embedding every image again."""
+    from faceprint.cache import array_key
+    from faceprint.embedding import get_embedder
+
+    cache = ArrayCache()
+    pipeline = FacePipeline(cache=cache)
+    datasets = {model: np.load(OUT / f"{variant}.npz") for model, variant in choices.items()}
+    stored = 0
+    paths = all_paths()
+    for start in tqdm(range(0, len(paths), 64), desc="detect"):
+        chunk = [pipeline.load(p) for p in paths[start : start + 64]]
+        pipeline.detect_many(chunk)
+    for row, path in enumerate(tqdm(paths, desc="seed")):
+        image = pipeline.load(path)
+        face = central_face(pipeline.detect(image), image.pixels.shape)
+        if face is None:
+            continue
+        for model, data in datasets.items():
+            assert data["paths"][row] == str(path)
+            embedder = get_embedder(model)
+            vector = (data["plain"][row] + data["mirrored"][row])[None, :]
+            vector = vector / np.linalg.norm(vector)
+            if embedder.centre is not None:
+                vector = vector - embedder.centre
+                vector = vector / np.linalg.norm(vector)
+            cache.put(array_key(image.digest, embedder.version, face.landmarks), vector[0].astype(np.float32))
+            stored += 1
+    print(f"seeded {stored} embeddings")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["embed", "report", "detect"])
+    parser.add_argument("command", choices=["embed", "report", "detect", "centres", "seed"])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
     if args.command == "embed":
@@ -153,5 +227,9 @@ if __name__ == "__main__":
         paths = all_paths()
         for start in tqdm(range(0, len(paths), 64), desc="detect"):
             pipeline.detect_many([pipeline.load(p) for p in paths[start : start + 64]])
+    elif args.command == "seed":
+        seed_cache({"facenet": "facenet-fixed", "dlib": "dlib"})
+    elif args.command == "centres":
+        write_centres({"facenet": "facenet-fixed", "dlib": "dlib"})
     else:
         report()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.alignment import AlignmentTemplate
-from faceprint.embedding.base import l2_normalise, with_flip
+from faceprint.embedding.base import NetworkEmbedder, l2_normalise
 from faceprint.errors import ModelUnavailableError
 
 # Mean MTCNN landmark positions in dlib's own 150x150 face chips (5-point shape predictor, padding 0.25),
@@ -31,16 +31,16 @@ def dlib_weights_path() -> Path:
     return Path(face_recognition_models.face_recognition_model_location())
 
 
-class DlibEmbedder:
-    """dlib ResNet (``dlib.face_recognition_model_v1``) on aligned 150x150 chips, optional flip TTA."""
+class DlibEmbedder(NetworkEmbedder):
+    """dlib ResNet (``dlib.face_recognition_model_v1``) on aligned 150x150 chips."""
 
     name = "dlib"
     dimension = 128
     template = DLIB_TEMPLATE
+    base_version = "dlib-resnet-v1/t1"
 
-    def __init__(self, flip: bool = True) -> None:
-        self.flip = flip
-        self.version = f"dlib-resnet-v1/flip={int(flip)}/t1"
+    def __init__(self, flip: bool = True, centre: np.ndarray | None = None) -> None:
+        super().__init__(flip, centre)
         self._model = None
         self._lock = threading.Lock()
 
@@ -58,8 +58,3 @@ class DlibEmbedder:
         model = self._load()
         chips = [np.ascontiguousarray(face) for face in faces]
         return l2_normalise(np.asarray(model.compute_face_descriptor(chips), dtype=np.float32))
-
-    def embed(self, faces: np.ndarray) -> np.ndarray:
-        if len(faces) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return with_flip(self._embed_raw, faces) if self.flip else self._embed_raw(faces)

@@ -12,14 +12,15 @@ import numpy as np
 
 from faceprint._tf import tensorflow
 from faceprint.alignment import AlignmentTemplate
-from faceprint.embedding.base import l2_normalise, with_flip
+from faceprint.embedding.base import NetworkEmbedder, l2_normalise
 from faceprint.errors import ModelUnavailableError
 
 # Mean MTCNN landmark positions in the crops FaceNet was evaluated on (MTCNN box + 32 px margin, resized to 160),
-# measured on LFW by tools/derive_templates.py.
+# and the mean height/width ratio of those crops before resizing; measured on LFW by tools/derive_templates.py.
 FACENET_TEMPLATE = AlignmentTemplate(
     size=160,
     points=((53.2, 65.2), (106.8, 65.2), (80.0, 90.2), (56.3, 112.1), (103.7, 112.1)),
+    aspect=1.256,
 )
 
 _BATCH_RESHAPES = {
@@ -54,20 +55,22 @@ def load_batchable_graph(path: Path):
     return graph_def
 
 
-class FaceNetEmbedder:
-    """FaceNet with fixed standardisation ``(x - 127.5) / 128`` or per-image prewhitening, optional flip TTA."""
+class FaceNetEmbedder(NetworkEmbedder):
+    """FaceNet with fixed standardisation ``(x - 127.5) / 128`` or per-image prewhitening."""
 
     name = "facenet"
     dimension = 512
     template = FACENET_TEMPLATE
 
-    def __init__(self, standardisation: str = "fixed", flip: bool = True, batch_size: int = 32) -> None:
+    def __init__(
+        self, standardisation: str = "fixed", flip: bool = True, centre: np.ndarray | None = None, batch_size: int = 32
+    ) -> None:
         if standardisation not in ("fixed", "prewhiten"):
             raise ValueError("standardisation must be 'fixed' or 'prewhiten'")
         self.standardisation = standardisation
-        self.flip = flip
+        self.base_version = f"facenet-20180408-102900/{standardisation}/t1"
         self.batch_size = batch_size
-        self.version = f"facenet-20180408-102900/{standardisation}/flip={int(flip)}/t1"
+        super().__init__(flip, centre)
         self._function = None
         self._lock = threading.Lock()
 
@@ -86,7 +89,7 @@ class FaceNetEmbedder:
             return (x - 127.5) / 128.0
         mean = x.mean(axis=(1, 2, 3), keepdims=True)
         std = x.std(axis=(1, 2, 3), keepdims=True)
-        return (x - mean) / np.maximum(std, 1.0 / np.sqrt(x[0].size))
+        return ((x - mean) / np.maximum(std, 1.0 / np.sqrt(x[0].size))).astype(np.float32)
 
     def _embed_raw(self, faces: np.ndarray) -> np.ndarray:
         function = self._load()
@@ -96,8 +99,3 @@ class FaceNetEmbedder:
             for i in range(0, len(faces), self.batch_size)
         ]
         return l2_normalise(np.concatenate(out, axis=0))
-
-    def embed(self, faces: np.ndarray) -> np.ndarray:
-        if len(faces) == 0:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return with_flip(self._embed_raw, faces) if self.flip else self._embed_raw(faces)

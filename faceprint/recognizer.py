@@ -1,0 +1,273 @@
+"""``FaceRecognizer``: the one facade the command line and the web app use to detect, verify, enroll and
+recognise people (open set: strangers are answered "unknown"), and to play celebrity look-alike."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from faceprint.alignment import align_face
+from faceprint.embedding import DEFAULT_MODELS
+from faceprint.errors import FaceprintError, NoFaceError
+from faceprint.gallery import Gallery, open_gallery
+from faceprint.imaging import ImageSource, describe
+from faceprint.pipeline import FacePipeline, LoadedImage
+from faceprint.quality import QualityGate, face_measures, quality_problems
+from faceprint.types import Face
+from faceprint.verification import Calibration, shipped_calibration
+from faceprint.verifier import verify
+
+DEFAULT_FAR = "0.001"
+"""The false-accept rate (share of impostor comparisons accepted) that the default threshold targets."""
+
+THUMBNAIL_TEMPLATE_MODEL = "facenet"
+
+
+class MultipleFacesError(FaceprintError):
+    """An enrollment photo shows several faces and the caller did not say which one to use."""
+
+    code = "multiple_faces"
+    http_status = 422
+
+
+class QualityError(FaceprintError):
+    """The face fails the enrollment quality gate."""
+
+    code = "poor_quality"
+    http_status = 422
+
+
+@dataclass
+class PhotoOutcome:
+    """What happened to one enrollment photo."""
+
+    source: str
+    accepted: bool
+    reason: str | None = None
+    photo_id: int | None = None
+    created: bool = False
+    face: dict | None = None
+    quality: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None or k in ("reason", "photo_id")}
+
+
+@dataclass
+class EnrollResult:
+    """The outcome of enrolling one person from several photos."""
+
+    name: str
+    photos: list[PhotoOutcome] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(p.accepted for p in self.photos)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "accepted": self.accepted, "photos": [p.to_dict() for p in self.photos]}
+
+
+class FaceRecognizer:
+    """Detect, embed, enroll and recognise faces with the default ensemble and a gallery store."""
+
+    def __init__(
+        self,
+        gallery: Gallery | str | None = None,
+        models: Sequence[str] = DEFAULT_MODELS,
+        pipeline: FacePipeline | None = None,
+        calibration: Calibration | None = None,
+        quality: QualityGate | None = None,
+        store_thumbnails: bool = True,
+    ) -> None:
+        self.models = tuple(models)
+        self.pipeline = pipeline or FacePipeline(models=self.models)
+        self.calibration = calibration or shipped_calibration()
+        self.fusion = self.calibration.fusion(self.models)
+        self.quality = quality or QualityGate()
+        self.store_thumbnails = store_thumbnails
+        self._gallery = gallery if not isinstance(gallery, (str, type(None))) else None
+        self._gallery_url = gallery if isinstance(gallery, str) or gallery is None else None
+
+    @property
+    def gallery(self) -> Gallery:
+        """The gallery store, opened on first use."""
+        if self._gallery is None:
+            self._gallery = open_gallery(self._gallery_url)
+        return self._gallery
+
+    @property
+    def default_threshold(self) -> float:
+        """Fused-score threshold at the default false-accept rate (learned from LFW DevTrain impostor pairs)."""
+        return self.fusion.far_thresholds[DEFAULT_FAR]
+
+    # -- detection and verification ---------------------------------------------------------------
+    def detect(self, image: ImageSource) -> list[Face]:
+        """Every face in the image, largest first."""
+        return self.pipeline.detect(self.pipeline.load(image))
+
+    def verify(self, image_a: ImageSource, image_b: ImageSource) -> dict:
+        """Are the largest faces of two images the same person? (fused similarity and threshold)"""
+        return verify(self.pipeline, image_a, image_b, self.models, self.calibration)
+
+    # -- enrollment -------------------------------------------------------------------------------
+    def enroll(
+        self,
+        name: str,
+        images: ImageSource | Iterable[ImageSource],
+        face: int | Sequence[float] | None = None,
+        store_image: bool = False,
+        check_quality: bool = True,
+    ) -> EnrollResult:
+        """Add photos of ``name``. Each photo must show one usable face, or ``face`` picks one (an index into
+        the detected faces, largest first, or a box [x, y, w, h]); bad photos are reported, not stored."""
+        sources = [images] if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) else list(images)
+        if hasattr(images, "__fspath__"):
+            sources = [images]
+        if not sources:
+            raise FaceprintError("no photos given to enroll")
+        result = EnrollResult(name=name.strip() if isinstance(name, str) else name)
+        for source in sources:
+            try:
+                result.photos.append(self._enroll_one(name, source, face, store_image, check_quality))
+            except FaceprintError as exc:
+                result.photos.append(PhotoOutcome(source=describe(source), accepted=False, reason=exc.message))
+        return result
+
+    def _enroll_one(self, name, source, choice, store_image: bool, check_quality: bool) -> PhotoOutcome:
+        image = self.pipeline.load(source)
+        faces = self.pipeline.detect(image)
+        chosen = choose_face(faces, choice, image.name)
+        measures = face_measures(image.pixels, chosen)
+        if check_quality and (problems := quality_problems(measures, self.quality)):
+            raise QualityError(f"{image.name}: " + "; ".join(problems))
+        vectors = self.pipeline.embed_faces([image], [chosen.landmarks], self.models)[0]
+        record, created = self.gallery.add_photo(
+            name,
+            image.digest,
+            vectors,
+            quality=measures,
+            thumbnail=self._thumbnail(image, chosen) if self.store_thumbnails else None,
+            image=_original_bytes(source) if store_image else None,
+        )
+        return PhotoOutcome(
+            source=image.name,
+            accepted=True,
+            photo_id=record.id,
+            created=created,
+            face=chosen.to_dict(),
+            quality=measures,
+        )
+
+    def _thumbnail(self, image: LoadedImage, face: Face) -> bytes:
+        """A small aligned JPEG of the face for the UI."""
+        template = self.pipeline.embedder(THUMBNAIL_TEMPLATE_MODEL).template
+        crop = align_face(image.pixels, face.landmarks, template)
+        buffer = io.BytesIO()
+        Image.fromarray(crop).resize((96, 96), Image.Resampling.LANCZOS).save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
+
+    # -- recognition ------------------------------------------------------------------------------
+    def recognize(self, image: ImageSource, threshold: float | None = None, top: int = 3) -> list[dict]:
+        """For every face in the image: the enrolled person it is (or None for "unknown"), the fused
+        similarity, the threshold used and the best ``top`` candidates."""
+        threshold = self.default_threshold if threshold is None else float(threshold)
+        loaded = self.pipeline.load(image)
+        faces = self.pipeline.detect(loaded)
+        if not faces:
+            return []
+        vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
+        results = []
+        for face, face_vectors in zip(faces, vectors):
+            candidates = self._rank_people(face_vectors, top)
+            best = candidates[0] if candidates else None
+            accepted = best is not None and best["similarity"] >= threshold
+            results.append(
+                {
+                    **face.to_dict(),
+                    "identity": best["name"] if accepted else None,
+                    "similarity": best["similarity"] if best else None,
+                    "threshold": round(threshold, 4),
+                    "candidates": candidates,
+                }
+            )
+        return results
+
+    def _rank_people(self, vectors: dict[str, np.ndarray], top: int, shortlist: int = 50) -> list[dict]:
+        """Shortlist photos by each model's nearest neighbours, score them with the fused similarity and keep
+        each person's best photo."""
+        gallery = self.gallery
+        photo_ids: dict[int, str] = {}
+        for name in self.models:
+            for candidate in gallery.search(name, vectors[name][None, :], k=shortlist)[0]:
+                photo_ids[candidate.photo_id] = candidate.person
+        if not photo_ids:
+            return []
+        ids = sorted(photo_ids)
+        similarities = np.stack([gallery.vectors(name, ids) @ vectors[name] for name in self.fusion.models], axis=1)
+        fused = self.fusion.score(similarities)
+        best: dict[str, float] = {}
+        for photo_id, score in zip(ids, fused):
+            person = photo_ids[photo_id]
+            best[person] = max(best.get(person, 0.0), float(score))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:top]
+        return [{"name": person, "similarity": round(score, 4)} for person, score in ranked]
+
+    # -- people management ------------------------------------------------------------------------
+    def people(self) -> list[dict]:
+        return [
+            {"name": p.name, "photos": p.photos, "created": p.created.isoformat(), "updated": p.updated.isoformat()}
+            for p in self.gallery.people()
+        ]
+
+    def rename(self, old: str, new: str) -> None:
+        self.gallery.rename(old, new)
+
+    def delete(self, name: str) -> None:
+        self.gallery.delete(name)
+
+    def remove_image(self, name: str, photo_id: int) -> None:
+        self.gallery.remove_photo(name, photo_id)
+
+
+def choose_face(faces: list[Face], choice: int | Sequence[float] | None, name: str) -> Face:
+    """The face to enroll: the only one, or the one picked by index or by the box that overlaps it most."""
+    if not faces:
+        raise NoFaceError(f"{name}: no face found")
+    if choice is None:
+        if len(faces) > 1:
+            raise MultipleFacesError(
+                f"{name}: {len(faces)} faces found; choose one by index (0 is the largest) or by box"
+            )
+        return faces[0]
+    if isinstance(choice, int):
+        if not 0 <= choice < len(faces):
+            raise FaceprintError(f"{name}: face index {choice} is out of range (found {len(faces)} faces)")
+        return faces[choice]
+    overlaps = [_iou(face.box, tuple(choice)) for face in faces]
+    if max(overlaps) < 0.3:
+        raise NoFaceError(f"{name}: no detected face matches the box {list(choice)}")
+    return faces[int(np.argmax(overlaps))]
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    inter_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    inter_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = inter_w * inter_h
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _original_bytes(source: ImageSource) -> bytes | None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, np.ndarray):
+        return None
+    with open(source, "rb") as handle:
+        return handle.read()
