@@ -99,9 +99,14 @@ def fit_fusion(
     """Fit fusion weights on calibration pairs (N x models similarities, N booleans) and pick its thresholds."""
     from sklearn.linear_model import LogisticRegression
 
-    regression = LogisticRegression(C=10.0, max_iter=1000).fit(similarities, same.astype(int))
-    weights = tuple(float(w) for w in regression.coef_[0])
-    intercept = float(regression.intercept_[0])
+    # Standardise first: models' cosine similarities live on very different scales (dlib's spread is a quarter
+    # of FaceNet's), and the regulariser should not favour the model with the wider spread. The scaling is
+    # folded back into the weights, so scoring needs only raw similarities.
+    mean, spread = similarities.mean(axis=0), similarities.std(axis=0) + 1e-12
+    regression = LogisticRegression(C=10.0, max_iter=1000).fit((similarities - mean) / spread, same.astype(int))
+    coef = regression.coef_[0] / spread
+    weights = tuple(float(w) for w in coef)
+    intercept = float(regression.intercept_[0] - coef @ mean)
     fused = _sigmoid(similarities @ np.asarray(weights) + intercept)
     threshold, _ = best_accuracy_threshold(fused, same)
     impostors = fused[~same.astype(bool)]

@@ -228,8 +228,8 @@ if __name__ == "__main__":
         for start in tqdm(range(0, len(paths), 64), desc="detect"):
             pipeline.detect_many([pipeline.load(p) for p in paths[start : start + 64]])
     elif args.command == "seed":
-        seed_cache({"facenet": "facenet-fixed", "dlib": "dlib"})
+        seed_cache({"facenet": "facenet-aspect", "dlib": "dlib"})
     elif args.command == "centres":
-        write_centres({"facenet": "facenet-fixed", "dlib": "dlib"})
+        write_centres({"facenet": "facenet-aspect"})
     else:
         report()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceprint.embedding.base import Embedder
+from faceprint.embedding.base import Embedder, shipped_centres
 from faceprint.errors import FaceprintError, UnknownModelError
 
 
@@ -46,7 +46,7 @@ def _facenet_spec() -> ModelSpec:
         licence="MIT (davidsandberg/facenet)",
         published_lfw=0.9905,
         locate=facenet.facenet_graph_path,
-        create=facenet.FaceNetEmbedder,
+        create=lambda: facenet.FaceNetEmbedder(centre=shipped_centres().get("facenet")),
     )
 
 
@@ -62,7 +62,7 @@ def _dlib_spec() -> ModelSpec:
         licence="CC0 1.0 (model, Davis King); Boost Software License (dlib)",
         published_lfw=0.9938,
         locate=dlib_resnet.dlib_weights_path,
-        create=dlib_resnet.DlibEmbedder,
+        create=lambda: dlib_resnet.DlibEmbedder(centre=shipped_centres().get("dlib")),
     )
 
 
