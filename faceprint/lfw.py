@@ -60,10 +60,7 @@ def read_pairs(path: Path) -> PairsFile:
         except ValueError:
             raise DatasetError(f"{path}, line {number}: expected 'name i j' or 'name1 i name2 j'") from None
     fold_size = len(pairs) // folds_count
-    if fold_size * folds_count != len(pairs) or len(pairs) not in (
-        2 * per_class * folds_count,
-        per_class * folds_count,
-    ):
+    if fold_size * folds_count != len(pairs) or len(pairs) != 2 * per_class * folds_count:
         raise DatasetError(f"{path}: header promises {folds_count} x {per_class} pairs per class, found {len(pairs)}")
     return PairsFile(tuple(tuple(pairs[i * fold_size : (i + 1) * fold_size]) for i in range(folds_count)))
 

@@ -125,9 +125,8 @@ class FaceRecognizer:
     ) -> EnrollResult:
         """Add photos of ``name``. Each photo must show one usable face, or ``face`` picks one (an index into
         the detected faces, largest first, or a box [x, y, w, h]); bad photos are reported, not stored."""
-        sources = [images] if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) else list(images)
-        if hasattr(images, "__fspath__"):
-            sources = [images]
+        single = isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) or hasattr(images, "__fspath__")
+        sources = [images] if single else list(images)
         if not sources:
             raise FaceprintError("no photos given to enroll")
         result = EnrollResult(name=name.strip() if isinstance(name, str) else name)

