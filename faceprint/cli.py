@@ -203,17 +203,55 @@ def _recognizer(args: argparse.Namespace):
     return FaceRecognizer(gallery=args.gallery, pipeline=_pipeline(args, None))
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pnm", ".gif", ".tif", ".tiff"}
+
+
+def _enroll_jobs(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(name, photos) pairs from either NAME IMAGE... or --dir DIR (one sub-folder per person)."""
+    if args.dir is None:
+        if not args.name or not args.images:
+            raise FaceprintError("give a NAME and at least one IMAGE, or --dir DIR with one sub-folder per person")
+        return [(args.name, args.images)]
+    if args.name or args.images:
+        raise FaceprintError("give either NAME IMAGE... or --dir DIR, not both")
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise FaceprintError(f"{root}: not a folder")
+    jobs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        photos = sorted(str(f) for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            jobs.append((folder.name, photos))
+    if not jobs:
+        raise FaceprintError(f"{root}: no sub-folders with photos (expected {root}/<name>/<photo>.jpg)")
+    return jobs
+
+
 def cmd_enroll(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     face = int(args.face) if args.face is not None and args.face.isdigit() else _box(args.face)
-    result = _recognizer(args).enroll(args.name, args.images, face=face, store_image=args.store_image)
+    jobs = _enroll_jobs(args)
+    recognizer = _recognizer(args)
+    results = []
+    with tqdm(total=sum(len(p) for _, p in jobs), unit="photo", disable=args.quiet or len(jobs) == 1) as bar:
+        for name, photos in jobs:
+            results.append(recognizer.enroll(name, photos, face=face, store_image=args.store_image))
+            bar.update(len(photos))
+    accepted = sum(r.accepted for r in results)
+    total = sum(len(r.photos) for r in results)
     if args.json:
-        _print_json(result.to_dict())
+        _print_json({"people": [r.to_dict() for r in results], "accepted": accepted, "rejected": total - accepted})
     else:
-        for photo in result.photos:
-            state = f"accepted (photo {photo.photo_id})" if photo.accepted else f"rejected: {photo.reason}"
-            print(f"{photo.source}: {state}")
-        print(f"{result.name}: {result.accepted} of {len(result.photos)} photo(s) enrolled")
-    return 0 if result.accepted else 2
+        for result in results:
+            for photo in result.photos:
+                if not photo.accepted or len(jobs) == 1:
+                    state = f"accepted (photo {photo.photo_id})" if photo.accepted else f"rejected: {photo.reason}"
+                    print(f"{photo.source}: {state}")
+            print(f"{result.name}: {result.accepted} of {len(result.photos)} photo(s) enrolled")
+        if len(jobs) > 1:
+            print(f"total: {accepted} of {total} photo(s) enrolled for {len(jobs)} people")
+    return 0 if accepted else 2
 
 
 def _box(text: str | None) -> list[float] | None:
@@ -316,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("enroll", parents=[common, gallery], help="add a person from one or more photos")
-    p.add_argument("name")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("name", nargs="?")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--dir", help="enroll everyone in DIR: one sub-folder per person, named after them")
     p.add_argument("--face", help="which face when a photo shows several: index (0 = largest) or box x,y,w,h")
     p.add_argument("--store-image", action="store_true", help="also keep the original photo in the gallery")
     p.set_defaults(func=cmd_enroll)
@@ -335,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", parents=[common], help="list embedding models, their sources and availability")
     p.add_argument("action", nargs="?", choices=["list"], default="list")
     p.set_defaults(func=cmd_models)
+    __import__("faceprint.celebrity.cli", fromlist=["register"]).register(
+        sub, common
+    )  # prepare/train/evaluate/celebrity
     return parser
 
 

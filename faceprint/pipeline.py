@@ -66,7 +66,7 @@ class FacePipeline:
         return LoadedImage(name, decode_bytes(data, name, self.limits), content_hash(data))
 
     def _detector_key(self) -> str:
-        settings = (getattr(self.detector, key, "") for key in ("min_face_size", "min_score", "max_side"))
+        settings = (getattr(self.detector, key, "") for key in ("min_face_size", "min_score", "max_side", "pad_misses"))
         return f"detect/{self.detector.name}/{'/'.join(map(str, settings))}/v1"
 
     def detect(self, image: LoadedImage) -> list[Face]:

@@ -106,3 +106,33 @@ def test_console_script_reports_bad_input_without_traceback(datasets):
     result = subprocess.run([script, "detect", str(datasets / APPLEDOUBLE)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not an image" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_enroll_recognize_and_manage_people(capsys, samples, tmp_path):
+    gallery = ["--gallery", f"sqlite:///{tmp_path / 'g.db'}"]
+    people = samples / "people"
+    enroll_dir = tmp_path / "to-enroll"
+    (enroll_dir / "Obama").mkdir(parents=True)
+    (enroll_dir / "Biden").mkdir()
+    (enroll_dir / "Obama" / "a.jpg").write_bytes((people / "obama" / "obama.jpg").read_bytes())
+    (enroll_dir / "Obama" / "notes.txt").write_text("ignored: not an image suffix")
+    (enroll_dir / "Biden" / "b.jpg").write_bytes((people / "biden" / "biden.jpg").read_bytes())
+    (enroll_dir / "Biden" / "junk.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
+    code, out, _ = run(capsys, "enroll", "--dir", str(enroll_dir), "--json", "--quiet", *gallery)
+    summary = json.loads(out)
+    assert code == 0 and summary["accepted"] == 2 and summary["rejected"] == 1
+    code, out, _ = run(capsys, "recognize", "--json", str(samples / "group" / "obama_and_biden_2.jpg"), *gallery)
+    faces = json.loads(out)["images"][0]["faces"]
+    assert {"Obama", "Biden"} <= {face["identity"] for face in faces}
+    assert set(faces[0]) >= {"box", "identity", "similarity", "threshold", "candidates"}
+    code, _, _ = run(capsys, "people", "rename", "Biden", "Joe Biden", *gallery)
+    assert code == 0
+    code, _, err = run(capsys, "people", "rename", "Nobody", "X", *gallery)
+    assert code == 2 and "Nobody" in err
+    code, out, _ = run(capsys, "people", "delete", "Obama", "--json", *gallery)
+    assert [p["name"] for p in json.loads(out)["people"]] == ["Joe Biden"]
+
+
+def test_enroll_needs_names_and_photos(capsys, tmp_path):
+    code, _, err = run(capsys, "enroll", "--gallery", f"sqlite:///{tmp_path / 'g.db'}")
+    assert code == 2 and "NAME" in err

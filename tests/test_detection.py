@@ -85,3 +85,14 @@ def test_central_face_prefers_large_centred_face(detector, samples):
     chosen = central_face(faces, image.shape)
     assert chosen in faces
     assert central_face([], image.shape) is None
+
+
+def test_faces_filling_the_whole_picture_are_found_with_a_border(datasets):
+    """This ORL photo's face fills the frame: plain MTCNN misses it; the padded second try finds it."""
+    image = load_image(datasets / "orl-faces" / "s37" / "4.pgm")
+    assert MTCNNDetector(pad_misses=0).detect(image) == []
+    faces = MTCNNDetector().detect(image)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert x >= -5 and y >= -5
+    assert x + w <= image.shape[1] + 5 and y + h <= image.shape[0] + 5

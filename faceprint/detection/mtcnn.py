@@ -26,6 +26,8 @@ class MTCNNDetector:
     min_face_size: int = 20
     min_score: float = 0.90
     max_side: int | None = 1280
+    pad_misses: float = 0.25
+    """Border (fraction of the longest side) for the second try on images where no face was found; 0 = none."""
     name: str = "mtcnn"
 
     def __post_init__(self) -> None:
@@ -46,29 +48,48 @@ class MTCNNDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Detect in several images at once: images of one shape share network calls, which is much faster."""
-        results: list[list[Face]] = [[] for _ in images]
+        """Detect in several images at once: images of one shape share network calls, which is much faster.
+        Images where nothing is found are tried once more with a border added: MTCNN misses some faces that
+        fill the whole picture (tight crops, passport-style photos)."""
         scaled, scales = zip(*(self._bounded(image) for image in images)) if images else ((), ())
+        results = self._run(list(scaled), [(scale, 0, 0) for scale in scales])
+        if self.pad_misses:
+            misses = [i for i, faces in enumerate(results) if not faces and min(scaled[i].shape[:2]) >= 12]
+            padded, placements = [], []
+            for i in misses:
+                border = round(self.pad_misses * max(scaled[i].shape[:2]))
+                padded.append(cv2.copyMakeBorder(scaled[i], border, border, border, border, cv2.BORDER_REPLICATE))
+                placements.append((scales[i], border, border))
+            for i, faces in zip(misses, self._run(padded, placements)):
+                results[i] = faces
+        return [sort_by_size(faces) for faces in results]
+
+    def _run(self, images: list[np.ndarray], placements: list[tuple[float, int, int]]) -> list[list[Face]]:
+        """One MTCNN pass; ``placements`` map each image back to the original: (scale, x offset, y offset)."""
+        results: list[list[Face]] = [[] for _ in images]
         by_shape: dict[tuple[int, ...], list[int]] = {}
-        for index, image in enumerate(scaled):
+        for index, image in enumerate(images):
             if min(image.shape[:2]) >= 12:
                 by_shape.setdefault(image.shape, []).append(index)
         model = self._load() if by_shape else None
         for indices in by_shape.values():
             rows = model.detect_faces(
-                [scaled[i] for i in indices],
+                [images[i] for i in indices],
                 output_type="numpy",
                 box_format="xyxy",
                 min_face_size=min(self.min_face_size, _MTCNN_PYRAMID_MIN_FACE),
             )
             for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
                 index = indices[int(row[0])]
-                row[1:5] /= scales[index]
-                row[6:16] /= scales[index]
+                scale, dx, dy = placements[index]
+                row[[1, 3, 6, 7, 8, 9, 10]] -= dx
+                row[[2, 4, 11, 12, 13, 14, 15]] -= dy
+                row[1:5] /= scale
+                row[6:16] /= scale
                 face = self._to_face(row)
                 if face is not None:
                     results[index].append(face)
-        return [sort_by_size(faces) for faces in results]
+        return results
 
     def _bounded(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The image downscaled so its longest side is at most ``max_side``, and the scale factor used."""

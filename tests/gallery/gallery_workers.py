@@ -27,3 +27,25 @@ def add_many(url: str, worker: int, count: int, barrier) -> None:
             assert created and record.person == person
     finally:
         gallery.close()
+
+
+def add_forever(url: str, worker: int, ready) -> None:
+    """Add photos in a tight loop until killed (used to kill a writer in the middle of a transaction)."""
+    gallery = open_gallery(url)
+    rng = np.random.default_rng(worker)
+    i = 0
+    while True:
+        gallery.add_photo(f"Person {i % 7}", f"k{worker}-{i}", {"facenet": unit(rng, 64), "dlib": unit(rng, 32)})
+        i += 1
+        if i == 20:
+            ready.set()
+
+
+def enroll_real(url: str, name: str, photos: list[str], barrier, results) -> None:
+    """Enroll real photos through the FaceRecognizer (real models) once every worker is ready."""
+    from faceprint import FaceRecognizer
+
+    recognizer = FaceRecognizer(gallery=url)
+    recognizer.detect(photos[0])  # load the models before the race starts
+    barrier.wait(300)
+    results.put(recognizer.enroll(name, photos).accepted)
