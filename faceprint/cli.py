@@ -136,9 +136,11 @@ def cmd_lfw(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from faceprint.embedding import resolve_models
     from faceprint.lfw import read_pairs, score_pairs
-    from faceprint.verification import calibrate
+    from faceprint.verification import calibrate, cross_identity_far_thresholds
 
     models = resolve_models(args.model)
     pairs = read_pairs(args.pairs).pairs
@@ -151,6 +153,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "models": {name: _embedder_version(name) for name in models},
     }
     calibration = calibrate(scores.similarities, scores.same, provenance)
+    images = sorted(scores.vectors)
+    matrices = {name: np.stack([scores.vectors[image][name] for image in images]) for name in models}
+    calibration = cross_identity_far_thresholds(calibration, matrices, [image.parent.name for image in images])
     calibration.save(args.out)
     if args.json:
         _print_json(calibration.to_dict())
@@ -377,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("faceprint.celebrity.cli", fromlist=["register"]).register(
         sub, common
     )  # prepare/train/evaluate/celebrity
+    __import__("faceprint.gallery.cli", fromlist=["register"]).register(sub, common, gallery)  # gallery export|import
     return parser
 
 

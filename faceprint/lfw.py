@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +77,8 @@ class PairScores:
     same: np.ndarray
     no_face: int
     images: int
+    vectors: dict[Path, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Each image's embeddings (the folder name is the person)."""
 
 
 def score_pairs(
@@ -117,7 +119,7 @@ def score_pairs(
         )
         for name in models
     }
-    return PairScores(similarities, np.array([p.same for p in pairs]), no_face, len(paths))
+    return PairScores(similarities, np.array([p.same for p in pairs]), no_face, len(paths), vectors)
 
 
 def accuracy_with_calibration(scores: PairScores, calibration: Calibration, models: Sequence[str]) -> dict:

@@ -29,7 +29,14 @@ def array_cache(tmp_path_factory):
     """A cache private to this test session, so every run really computes what it checks."""
     from faceprint.cache import ArrayCache
 
-    return ArrayCache(tmp_path_factory.mktemp("cache") / "arrays.sqlite")
+    return ArrayCache(session_cache_dir(tmp_path_factory) / "arrays.sqlite")
+
+
+def session_cache_dir(tmp_path_factory) -> Path:
+    """The cache directory of this test session (also given to CLI runs, so both reuse each other's work)."""
+    path = tmp_path_factory.getbasetemp() / "cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ APPLEDOUBLE = Path("celebrity-faces-31") / "train" / "Kashyap" / "._Kashyap_25_f
 
 @pytest.fixture(autouse=True)
 def private_cache(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("FACEPRINT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cli-cache"))
+    # The same folder as conftest's session cache, so CLI runs reuse the embeddings other tests computed.
+    monkeypatch.setenv("FACEPRINT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def run(capsys, *argv):
@@ -136,3 +137,27 @@ def test_enroll_recognize_and_manage_people(capsys, samples, tmp_path):
 def test_enroll_needs_names_and_photos(capsys, tmp_path):
     code, _, err = run(capsys, "enroll", "--gallery", f"sqlite:///{tmp_path / 'g.db'}")
     assert code == 2 and "NAME" in err
+
+
+@pytest.mark.slow
+def test_lfw_view2_file_runs_the_ten_fold_protocol(capsys, datasets, tmp_path):
+    """A View 2 style file ('10 12' header) made of real DevTest pairs: 10-fold accuracy with mean and std."""
+    from faceprint.lfw import read_pairs
+
+    pairs = read_pairs(datasets / "lfw" / "pairsDevTest.txt").pairs
+    matched, mismatched = pairs[:120], pairs[500:620]
+    lines = ["10\t12"]
+    for fold in range(10):
+        for p in matched[fold * 12 : (fold + 1) * 12]:
+            lines.append(f"{p.name_a}\t{p.index_a}\t{p.index_b}")
+        for p in mismatched[fold * 12 : (fold + 1) * 12]:
+            lines.append(f"{p.name_a}\t{p.index_a}\t{p.name_b}\t{p.index_b}")
+    view2 = tmp_path / "pairs.txt"
+    view2.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(
+        capsys, "lfw", "--json", "--quiet", "--pairs", str(view2), "--images", str(datasets / "lfw" / "images")
+    )
+    result = json.loads(out)
+    assert code == 0 and result["folds"] == 10 and result["pairs"] == 240
+    assert result["std"] is not None and result["accuracy"] >= 0.97
+    assert set(result["per_model"]) == {"facenet", "dlib"} and result["no_face"] <= 2
