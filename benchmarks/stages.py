@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--batch-images", type=int, default=256)
     args = parser.parse_args()
     pipeline = FacePipeline()  # no cache: every stage really runs
-    one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama-720p.jpg")
+    one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama1.jpg")
     from faceprint.imaging import load_image
 
     group = load_image(DATASETS / "samples" / "group" / "compreface_015_6.jpg")
