@@ -379,10 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", parents=[common], help="list embedding models, their sources and availability")
     p.add_argument("action", nargs="?", choices=["list"], default="list")
     p.set_defaults(func=cmd_models)
-    __import__("faceprint.celebrity.cli", fromlist=["register"]).register(
-        sub, common
-    )  # prepare/train/evaluate/celebrity
-    __import__("faceprint.gallery.cli", fromlist=["register"]).register(sub, common, gallery)  # gallery export|import
+    from faceprint.gallery.cli import register as register_gallery_commands
+
+    register_gallery_commands(sub, common, gallery)  # gallery export|import
     return parser
 
 

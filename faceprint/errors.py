@@ -60,6 +60,12 @@ class GalleryError(FaceprintError):
     http_status = 503
 
 
+class GalleryFileError(FaceprintError):
+    """A gallery export file is damaged, not a faceprint export, or from a newer faceprint."""
+
+    code = "invalid_gallery_file"
+
+
 class UnknownPersonError(FaceprintError):
     """No person of that name is enrolled in the gallery."""
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from faceprint.alignment import align_face
 from faceprint.embedding import DEFAULT_MODELS
-from faceprint.errors import FaceprintError, NoFaceError
+from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError
 from faceprint.gallery import Gallery, open_gallery
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
@@ -121,8 +121,11 @@ class FaceRecognizer:
     def predict_celebrity(self, image: ImageSource, top: int = 5) -> list[dict]:
         """For every face: the celebrity it is or most resembles (``name``, calibrated ``confidence``) and the
         ``top`` most probable celebrities, from the shipped stacked-ensemble model."""
-        from faceprint.celebrity.model import CelebrityModel
-        from faceprint.celebrity.predict import match_image
+        try:
+            from faceprint.celebrity.model import CelebrityModel
+            from faceprint.celebrity.predict import match_image
+        except ImportError:
+            raise ModelUnavailableError("the celebrity model is not part of this installation yet") from None
 
         if self._celebrity_model is None:
             self._celebrity_model = CelebrityModel.load()

@@ -10,9 +10,9 @@ import math
 import os
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -57,6 +57,47 @@ class Candidate:
     person: str
     photo_id: int
     similarity: float
+
+
+@dataclass(frozen=True)
+class PhotoData:
+    """Everything a gallery stores about one photo and its person: what export writes and import reads.
+
+    ``embeddings`` holds each model's vector as stored (not re-normalised), so a round trip is exact."""
+
+    person: str
+    content_hash: str
+    created: datetime
+    quality: dict
+    embeddings: dict[str, np.ndarray]
+    person_created: datetime
+    person_updated: datetime
+    thumbnail: bytes | None = field(default=None, repr=False)
+    image: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class ImportSummary:
+    """What an import changed: people and photos created, photos already there, embeddings stored."""
+
+    people_added: int = 0
+    photos_added: int = 0
+    photos_present: int = 0
+    embeddings_added: int = 0
+
+    def count(self, photo_created: bool, person_created: bool, embeddings: int) -> None:
+        self.photos_added += photo_created
+        self.photos_present += not photo_created
+        self.people_added += person_created
+        self.embeddings_added += embeddings
+
+    def to_dict(self) -> dict:
+        return {
+            "people_added": self.people_added,
+            "photos_added": self.photos_added,
+            "photos_present": self.photos_present,
+            "embeddings_added": self.embeddings_added,
+        }
 
 
 @runtime_checkable
@@ -111,6 +152,14 @@ class Gallery(Protocol):
 
     def models(self) -> set[str]:
         """The models that have at least one stored embedding."""
+        ...
+
+    def dump(self) -> Iterator[PhotoData]:
+        """Every photo with all that is stored about it, by person then age, from one consistent snapshot."""
+        ...
+
+    def import_photos(self, photos: Iterable[PhotoData]) -> ImportSummary:
+        """Store many photos keeping their times, in one transaction; photos already present only gain models."""
         ...
 
     def count(self) -> int:
@@ -209,6 +258,29 @@ def check_blob(what: str, data: Any) -> bytes | None:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError(f"{what} must be bytes or None, not {type(data).__name__}")
     return bytes(data)
+
+
+def check_photo_data(photo: PhotoData) -> PhotoData:
+    """A photo to import, validated as ``add_photo`` validates its arguments (name normalised, vectors
+    float32), with times that are timezone-aware."""
+    if not isinstance(photo, PhotoData):
+        raise ValueError(f"expected PhotoData, not {type(photo).__name__}")
+    times = {}
+    for what in ("created", "person_created", "person_updated"):
+        value = getattr(photo, what)
+        if not isinstance(value, datetime):
+            raise ValueError(f"{what} must be a datetime, not {type(value).__name__}")
+        times[what] = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    quality_json(photo.quality)
+    return PhotoData(
+        person=normalize_name(photo.person),
+        content_hash=validate_content_hash(photo.content_hash),
+        quality=dict(photo.quality or {}),
+        embeddings=validate_embeddings(photo.embeddings),
+        thumbnail=check_blob("thumbnail", photo.thumbnail),
+        image=check_blob("image", photo.image),
+        **times,
+    )
 
 
 def query_matrix(vectors: Any, k: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,11 +20,14 @@ import numpy as np
 from faceprint.errors import GalleryError, PersonExistsError, UnknownPersonError, UnknownPhotoError
 from faceprint.gallery.base import (
     Candidate,
+    ImportSummary,
     Person,
+    PhotoData,
     PhotoRecord,
     ThreadConnections,
     check_blob,
     check_dimension,
+    check_photo_data,
     normalize_name,
     quality_json,
     query_matrix,
@@ -391,6 +394,106 @@ class PostgresGallery:
                 )
             record = self._photo(connection.execute(self._PHOTO_COLUMNS + "WHERE ph.id = %s", (photo_id,)).fetchone())
         return record, created
+
+    def import_photos(self, photos: Iterable[PhotoData]) -> ImportSummary:
+        """Store many photos with their own times, all in one transaction (all or nothing).
+
+        Idempotent like :meth:`add_photo`: a photo the person already has (same content hash) only gains the
+        models it lacked. New people get the creation and change times given; existing ones keep theirs."""
+        summary = ImportSummary()
+        with self._transaction() as connection:
+            tables: dict[str, str] = {}
+            dims: dict[str, int] = {}
+            for photo in photos:
+                checked = check_photo_data(photo)
+                new = {m: v for m, v in checked.embeddings.items() if m not in tables}
+                if new:  # created, or checked against the stored size, by _model_tables
+                    tables.update(self._model_tables(connection, new))
+                    dims.update({model: vector.size for model, vector in new.items()})
+                for model, vector in checked.embeddings.items():
+                    check_dimension(model, dims[model], vector.size)
+                row = connection.execute(
+                    f"SELECT id FROM {SCHEMA}.people WHERE name = %s FOR UPDATE", (checked.person,)
+                ).fetchone()
+                person_new = row is None
+                if person_new:
+                    row = connection.execute(
+                        f"INSERT INTO {SCHEMA}.people (name, created, updated) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (name) DO NOTHING RETURNING id",
+                        (checked.person, checked.person_created, checked.person_updated),
+                    ).fetchone()
+                    person_new = row is not None
+                person_id = row[0] if row is not None else self._person_id(connection, checked.person, lock=True)
+                row = connection.execute(
+                    f"SELECT id FROM {SCHEMA}.photos WHERE person_id = %s AND content_hash = %s",
+                    (person_id, checked.content_hash),
+                ).fetchone()
+                created = row is None
+                if created:
+                    photo_id = connection.execute(
+                        f"INSERT INTO {SCHEMA}.photos (person_id, content_hash, created, quality) "
+                        "VALUES (%s, %s, %s, %s::jsonb) RETURNING id",
+                        (person_id, checked.content_hash, checked.created, quality_json(checked.quality)),
+                    ).fetchone()[0]
+                    if checked.thumbnail is not None or checked.image is not None:
+                        connection.execute(
+                            f"INSERT INTO {SCHEMA}.photo_blobs (photo_id, thumbnail, image) VALUES (%s, %s, %s)",
+                            (photo_id, checked.thumbnail, checked.image),
+                        )
+                    if not person_new:
+                        connection.execute(
+                            f"UPDATE {SCHEMA}.people SET updated = greatest(updated, %s) WHERE id = %s",
+                            (checked.person_updated, person_id),
+                        )
+                else:
+                    photo_id = row[0]
+                added = 0
+                for model, vector in checked.embeddings.items():
+                    cursor = connection.execute(
+                        sql.SQL(
+                            "INSERT INTO {table} (photo_id, embedding) VALUES (%s, %s) "
+                            "ON CONFLICT (photo_id) DO NOTHING"
+                        ).format(table=self._table(tables[model])),
+                        (photo_id, vector),
+                    )
+                    added += max(cursor.rowcount, 0)
+                summary.count(created, person_new, added)
+        return summary
+
+    def dump(self, batch: int = 1_000) -> Iterator[PhotoData]:
+        """Every photo with everything stored about it (raw vectors of every model, thumbnail, image), by person
+        name then age, from one consistent snapshot (REPEATABLE READ); for export. Consume it fully or close it."""
+        with self._transaction() as connection:
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            models = connection.execute(f"SELECT name, table_name FROM {SCHEMA}.models").fetchall()
+            with connection.cursor(name="faceprint_dump") as cursor:
+                cursor.itersize = batch
+                cursor.execute(
+                    f"SELECT ph.id, p.name, p.created, p.updated, ph.content_hash, ph.created, ph.quality, "
+                    f"b.thumbnail, b.image FROM {SCHEMA}.photos ph JOIN {SCHEMA}.people p ON p.id = ph.person_id "
+                    f'LEFT JOIN {SCHEMA}.photo_blobs b ON b.photo_id = ph.id ORDER BY p.name COLLATE "C", ph.id'
+                )
+                while rows := cursor.fetchmany(batch):
+                    vectors: dict[int, dict[str, np.ndarray]] = {row[0]: {} for row in rows}
+                    for name, table in models:
+                        query = sql.SQL("SELECT photo_id, embedding FROM {table} WHERE photo_id = ANY(%s)").format(
+                            table=self._table(table)
+                        )
+                        for photo_id, vector in connection.execute(query, (list(vectors),)):
+                            array = vector.to_numpy() if hasattr(vector, "to_numpy") else vector
+                            vectors[photo_id][name] = np.asarray(array, dtype=np.float32)
+                    for row in rows:
+                        yield PhotoData(
+                            person=row[1],
+                            person_created=_utc(row[2]),
+                            person_updated=_utc(row[3]),
+                            content_hash=row[4],
+                            created=_utc(row[5]),
+                            quality=dict(row[6]),
+                            embeddings=vectors[row[0]],
+                            thumbnail=None if row[7] is None else bytes(row[7]),
+                            image=None if row[8] is None else bytes(row[8]),
+                        )
 
     def people(self) -> list[Person]:
         """Every enrolled person, sorted by name (case-insensitively)."""

@@ -73,7 +73,7 @@ def test_unreachable_postgres_is_a_gallery_error():
 def test_sqlite_uses_wal_and_records_its_schema_version(tmp_path):
     store = SQLiteGallery(tmp_path / "g.db")
     try:
-        assert store.schema_version() == len(sqlite_store.MIGRATIONS) == 1
+        assert store.schema_version() == len(sqlite_store.MIGRATIONS) == 2
         connection = store._connection()
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -91,21 +91,21 @@ def test_sqlite_migrates_an_older_gallery_and_keeps_its_data(tmp_path, monkeypat
     path = tmp_path / "old.db"
     rng = np.random.default_rng(9)
     vector = unit(rng, 64)
-    old = SQLiteGallery(path)  # made at version 1, the newest this release knows
+    old = SQLiteGallery(path)  # made at version 2, the newest this release knows
     old.add_photo("Grace Hopper", "g1", {"facenet": vector}, thumbnail=b"thumb")
     old.close()
 
     monkeypatch.setattr(sqlite_store, "MIGRATIONS", [*sqlite_store.MIGRATIONS, _add_nickname_column])
     new = SQLiteGallery(path)
     try:
-        assert new.schema_version() == 2
+        assert new.schema_version() == 3
         assert new._connection().execute("SELECT nickname FROM people").fetchall() == [("grace hopper",)]
         assert new.person("Grace Hopper").thumbnail == b"thumb"
         assert new.search("facenet", vector, k=1)[0][0].person == "Grace Hopper"
     finally:
         new.close()
     reopened = SQLiteGallery(path)  # nothing left to migrate
-    assert reopened.schema_version() == 2 and reopened.count() == 1
+    assert reopened.schema_version() == 3 and reopened.count() == 1
     reopened.close()
 
 
@@ -123,7 +123,7 @@ def test_sqlite_failed_migration_leaves_the_gallery_as_it_was(tmp_path, monkeypa
     monkeypatch.undo()
     store = SQLiteGallery(path)
     try:
-        assert store.schema_version() == 1 and store.count() == 1
+        assert store.schema_version() == 2 and store.count() == 1
         columns = [row[1] for row in store._connection().execute("PRAGMA table_info(people)")]
         assert "half_done" not in columns
     finally:

@@ -1,0 +1,86 @@
+"""``faceprint gallery export FILE`` and ``faceprint gallery import FILE``: move a gallery to and from one file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from faceprint.errors import FaceprintError
+
+
+def _open(args: argparse.Namespace):
+    from faceprint.gallery import open_gallery
+
+    return open_gallery(args.gallery)
+
+
+def _progress(args: argparse.Namespace, total: int | None, what: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo", desc=what, disable=args.quiet or args.json, leave=False)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from faceprint.gallery.transfer import export_gallery
+
+    gallery = _open(args)
+    try:
+        with _progress(args, gallery.count(), "export") as bar:
+            summary = export_gallery(gallery, args.file, progress=bar.update)
+    finally:
+        gallery.close()
+    _report(args, summary.to_dict(), f"exported {summary.people} people, {summary.photos} photo(s) to {args.file}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from faceprint.gallery.transfer import import_gallery
+
+    gallery = _open(args)
+    try:
+        with _progress(args, None, "import") as bar:
+            summary = import_gallery(gallery, args.file, progress=bar.update)
+    finally:
+        gallery.close()
+    text = (
+        f"imported {args.file}: {summary.people_added} new people, {summary.photos_added} new photo(s), "
+        f"{summary.photos_present} already present, {summary.embeddings_added} embedding(s) stored"
+    )
+    _report(args, summary.to_dict(), text)
+    return 0
+
+
+def _report(args: argparse.Namespace, data: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return
+    print(text)
+    for warning in data.get("warnings", []):
+        print(f"warning: {warning}")
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    if args.gallery_action is None:
+        raise FaceprintError("say what to do: faceprint gallery export FILE, or faceprint gallery import FILE")
+    return args.gallery_func(args)
+
+
+def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.ArgumentParser) -> None:
+    """Add ``faceprint gallery export|import FILE`` (with ``--gallery URL`` and ``--json``) to the command."""
+    parser = sub.add_parser("gallery", help="export the gallery to a file, or import one (backups, moving stores)")
+    actions = parser.add_subparsers(dest="gallery_action")
+    p = actions.add_parser(
+        "export",
+        parents=[common, gallery_parent],
+        help="write every person, photo and embedding to FILE (a versioned .zip)",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(gallery_func=cmd_export)
+    p = actions.add_parser(
+        "import",
+        parents=[common, gallery_parent],
+        help="add everything in an export FILE to the gallery (checked first; re-importing adds nothing)",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(gallery_func=cmd_import)
+    parser.set_defaults(func=cmd_gallery, gallery_action=None)

@@ -1,0 +1,475 @@
+"""Export a gallery to one portable, versioned file and import it into any store (backups, SQLite <-> PostgreSQL).
+
+The file is a ZIP archive:
+
+- ``manifest.json``: format name and version, when and by what it was written, counts, each model (name,
+  dimension, faceprint's version string for it when known) and the SHA-256 of every other member;
+- ``people.jsonl``: one JSON object per person (``name``, ``created``, ``updated``; ISO 8601 times);
+- ``photos.jsonl``: one JSON object per photo (``person``, ``content_hash``, ``created``, ``quality``, and
+  ``thumbnail`` / ``image`` as base64 or null); the line number is the photo's number in the file;
+- ``embeddings/<i>.npy`` (float32, one row per vector, exactly as stored) with ``embeddings/<i>.photos.npy``
+  (int64 photo numbers, one per row) for the i-th model of the manifest.
+
+Import checks everything before writing anything (a damaged, foreign or newer file is refused with a
+``GalleryFileError`` and the gallery is left as it was), then stores all photos in one transaction. It is
+idempotent: photos already present (same person and content hash) are not added again."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, GalleryFileError
+from faceprint.gallery.base import Gallery, PhotoData, check_photo_data
+
+log = logging.getLogger(__name__)
+
+FORMAT = "faceprint-gallery-export"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PEOPLE = "people.jsonl"
+PHOTOS = "photos.jsonl"
+_CHUNK = 1 << 20
+
+
+@dataclass
+class TransferSummary:
+    """What an export wrote or an import read and changed (field names as in the CLI's ``--json``)."""
+
+    file: str
+    format_version: int = FORMAT_VERSION
+    people: int = 0
+    photos: int = 0
+    embeddings: dict[str, int] = field(default_factory=dict)
+    people_added: int | None = None
+    photos_added: int | None = None
+    photos_present: int | None = None
+    embeddings_added: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = {
+            "file": self.file,
+            "format_version": self.format_version,
+            "people": self.people,
+            "photos": self.photos,
+            "embeddings": dict(self.embeddings),
+        }
+        if self.photos_added is not None:
+            data.update(
+                people_added=self.people_added,
+                photos_added=self.photos_added,
+                photos_present=self.photos_present,
+                embeddings_added=self.embeddings_added,
+            )
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+def known_model_versions(models: list[str]) -> dict[str, str]:
+    """faceprint's version string for each model it knows (how it computes that model's embeddings today)."""
+    versions: dict[str, str] = {}
+    try:
+        from faceprint.embedding.registry import MODEL_SPECS, model_spec
+    except Exception:  # pragma: no cover - the embedding package is part of faceprint
+        return versions
+    for name in models:
+        if name in MODEL_SPECS:
+            with contextlib.suppress(Exception):  # a model whose runtime is missing simply has no version here
+                versions[name] = str(model_spec(name).create().version)
+    return versions
+
+
+class _HashingWriter:
+    """Writes to a binary stream while computing the SHA-256 of what was written."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.stream.write(data)
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def export_gallery(
+    gallery: Gallery,
+    path: str | os.PathLike[str],
+    model_versions: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> TransferSummary:
+    """Write every person, photo, thumbnail, image and embedding of ``gallery`` to ``path`` (a new ZIP file).
+
+    The file appears only when complete (written beside it, then renamed). ``model_versions`` defaults to
+    faceprint's version strings for the models it knows; ``progress`` is called with the photos written."""
+    path = Path(path)
+    summary = TransferSummary(file=str(path))
+    people: dict[str, tuple[datetime, datetime]] = {}
+    hashes: dict[str, str] = {}
+    spools: dict[str, tuple[Any, Any, list[int]]] = {}  # model -> (vectors file, photo numbers file, [rows, dim])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        with (
+            contextlib.ExitStack() as spooled,
+            zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+        ):
+            with archive.open(PHOTOS, "w", force_zip64=True) as member:
+                writer = _HashingWriter(member)
+                for number, photo in enumerate(gallery.dump()):
+                    people.setdefault(photo.person, (photo.person_created, photo.person_updated))
+                    line = {
+                        "person": photo.person,
+                        "content_hash": photo.content_hash,
+                        "created": _time(photo.created),
+                        "quality": photo.quality,
+                        "thumbnail": _b64(photo.thumbnail),
+                        "image": _b64(photo.image),
+                    }
+                    writer.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+                    for model, vector in photo.embeddings.items():
+                        if model not in spools:
+                            spools[model] = (
+                                spooled.enter_context(tempfile.TemporaryFile()),
+                                spooled.enter_context(tempfile.TemporaryFile()),
+                                [0, vector.size],
+                            )
+                        vectors, numbers, shape = spools[model]
+                        if vector.size != shape[1]:
+                            raise GalleryFileError(f"the gallery holds {model} vectors of two sizes; cannot export")
+                        vectors.write(np.ascontiguousarray(vector, dtype="<f4").tobytes())
+                        numbers.write(np.int64(number).astype("<i8").tobytes())
+                        shape[0] += 1
+                    summary.photos = number + 1
+                    if progress is not None:
+                        progress(1)
+                hashes[PHOTOS] = writer.sha256.hexdigest()
+            with archive.open(PEOPLE, "w", force_zip64=True) as member:
+                writer = _HashingWriter(member)
+                for name in sorted(people):
+                    created, updated = people[name]
+                    line = {"name": name, "created": _time(created), "updated": _time(updated)}
+                    writer.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+                hashes[PEOPLE] = writer.sha256.hexdigest()
+            summary.people = len(people)
+            versions = dict(model_versions) if model_versions is not None else known_model_versions(list(spools))
+            models = []
+            for position, (model, (vectors, numbers, (rows, dim))) in enumerate(sorted(spools.items())):
+                member_name = f"embeddings/{position}.npy"
+                numbers_name = f"embeddings/{position}.photos.npy"
+                hashes[member_name] = _write_npy(archive, member_name, vectors, "<f4", (rows, dim))
+                hashes[numbers_name] = _write_npy(archive, numbers_name, numbers, "<i8", (rows,))
+                models.append(
+                    {
+                        "name": model,
+                        "dim": dim,
+                        "vectors": rows,
+                        "version": versions.get(model),
+                        "member": member_name,
+                        "photos_member": numbers_name,
+                    }
+                )
+                summary.embeddings[model] = rows
+            manifest = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "created": _time(datetime.now(UTC)),
+                "faceprint": _faceprint_version(),
+                "source": type(gallery).__name__,
+                "people": summary.people,
+                "photos": summary.photos,
+                "models": models,
+                "members": hashes,
+            }
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=True))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return summary
+
+
+def _faceprint_version() -> str:
+    from faceprint import __version__
+
+    return __version__
+
+
+def _write_npy(archive: zipfile.ZipFile, name: str, spool: IO[bytes], dtype: str, shape: tuple[int, ...]) -> str:
+    """Copy a spooled raw array into the archive as a ``.npy`` member; its SHA-256."""
+    spool.seek(0)
+    info = zipfile.ZipInfo(name, date_time=datetime.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED  # float vectors barely compress; deflating them only costs time
+    with archive.open(info, "w", force_zip64=True) as member:
+        writer = _HashingWriter(member)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+        writer.write(header.getvalue())
+        while chunk := spool.read(_CHUNK):
+            writer.write(chunk)
+    return writer.sha256.hexdigest()
+
+
+# --- import ------------------------------------------------------------------------------------------------
+
+
+class _ExportFile:
+    """A checked export file: manifest, people, and each model's vectors indexed by photo number."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.archive = zipfile.ZipFile(path)
+        except FileNotFoundError:
+            raise GalleryFileError(f"{path}: no such file") from None
+        except (zipfile.BadZipFile, OSError) as error:
+            raise GalleryFileError(f"{path} is not a faceprint gallery export ({error})") from None
+        try:
+            self._check()
+        except BaseException:
+            self.archive.close()
+            raise
+
+    def fail(self, message: str) -> GalleryFileError:
+        return GalleryFileError(f"{self.path}: {message}; the gallery was not changed")
+
+    def _check(self) -> None:
+        names = set(self.archive.namelist())
+        if MANIFEST not in names:
+            raise self.fail("not a faceprint gallery export (it has no manifest.json)")
+        try:
+            manifest = json.loads(self.archive.read(MANIFEST))
+        except (ValueError, zipfile.BadZipFile, OSError) as error:
+            raise self.fail(f"its manifest is damaged ({error})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise self.fail("not a faceprint gallery export (unknown format in manifest.json)")
+        version = manifest.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise self.fail(f"its format version {version!r} is not valid")
+        if version > FORMAT_VERSION:
+            raise self.fail(
+                f"it was written by a newer faceprint (format version {version}; this one reads up to "
+                f"{FORMAT_VERSION}): upgrade faceprint to import it"
+            )
+        members = manifest.get("members")
+        if not isinstance(members, dict) or not {PEOPLE, PHOTOS} <= set(members):
+            raise self.fail("its manifest does not list its members")
+        for name, expected in members.items():  # every byte is checked before anything is parsed
+            if name not in names:
+                raise self.fail(f"the member {name} is missing")
+            digest = hashlib.sha256()
+            try:
+                with self.archive.open(name) as member:
+                    while chunk := member.read(_CHUNK):
+                        digest.update(chunk)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:  # a CRC or length mismatch
+                raise self.fail(f"the member {name} is damaged ({error})") from None
+            if digest.hexdigest() != expected:
+                raise self.fail(f"the member {name} is damaged (checksum mismatch)")
+        self.manifest = manifest
+        self.photos = self._count("photos")
+        self.people = self._read_people(self._count("people"))
+        self.models = self._read_models()
+
+    def _count(self, key: str) -> int:
+        value = self.manifest.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(f"the manifest's {key} count {value!r} is not valid")
+        return value
+
+    def _read_people(self, expected: int) -> dict[str, tuple[datetime, datetime]]:
+        people: dict[str, tuple[datetime, datetime]] = {}
+        for number, line in enumerate(self._lines(PEOPLE)):
+            try:
+                people[line["name"]] = (_parse_time(line["created"]), _parse_time(line["updated"]))
+            except (KeyError, TypeError, ValueError) as error:
+                raise self.fail(f"person {number + 1} in {PEOPLE} is malformed ({error})") from None
+        if len(people) != expected:
+            raise self.fail(f"{PEOPLE} holds {len(people)} people, the manifest says {expected}")
+        return people
+
+    def _read_models(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each model's vectors and, per photo number, its row (-1 where that photo has none)."""
+        models: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        entries = self.manifest.get("models")
+        if not isinstance(entries, list):
+            raise self.fail("its manifest has no list of models")
+        for entry in entries:
+            try:
+                name, dim, rows = entry["name"], entry["dim"], entry["vectors"]
+                vectors = self._array(entry["member"])
+                numbers = self._array(entry["photos_member"])
+            except (KeyError, TypeError) as error:
+                raise self.fail(f"a model entry of the manifest is malformed ({error})") from None
+            if not isinstance(name, str) or name in models:
+                raise self.fail(f"model name {name!r} is invalid or repeated")
+            if vectors.dtype != np.float32 or vectors.shape != (rows, dim) or numbers.shape != (rows,):
+                raise self.fail(f"the {name} vectors do not have the shape the manifest gives ({rows} x {dim})")
+            if numbers.dtype.kind != "i" or (rows and (numbers.min() < 0 or numbers.max() >= self.photos)):
+                raise self.fail(f"the {name} vectors refer to photos that are not in the file")
+            position = np.full(self.photos, -1, dtype=np.int64)
+            position[numbers] = np.arange(rows)
+            if rows and np.count_nonzero(position >= 0) != rows:
+                raise self.fail(f"a photo has two {name} vectors")
+            models[name] = (vectors, position)
+        return models
+
+    def _array(self, name: Any) -> np.ndarray:
+        if not isinstance(name, str) or name not in self.manifest["members"]:
+            raise self.fail(f"the array {name!r} is not a listed member")
+        try:
+            return np.load(io.BytesIO(self.archive.read(name)), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise self.fail(f"the array {name} is damaged ({error})") from None
+
+    def _lines(self, name: str) -> Iterator[Any]:
+        with self.archive.open(name) as member:
+            for number, raw in enumerate(member):
+                try:
+                    yield json.loads(raw)
+                except ValueError as error:
+                    raise self.fail(f"line {number + 1} of {name} is not JSON ({error})") from None
+
+    def photos_data(self) -> Iterator[PhotoData]:
+        """Every photo of the file as ``PhotoData``, validated as the stores validate what they store."""
+        count = 0
+        for number, line in enumerate(self._lines(PHOTOS)):
+            if number >= self.photos:
+                raise self.fail(f"{PHOTOS} holds more photos than the manifest says ({self.photos})")
+            try:
+                person = line["person"]
+                created, updated = self.people[person]
+                embeddings = {
+                    model: vectors[rows[number]] for model, (vectors, rows) in self.models.items() if rows[number] >= 0
+                }
+                photo = check_photo_data(
+                    PhotoData(
+                        person=person,
+                        content_hash=line["content_hash"],
+                        created=_parse_time(line["created"]),
+                        quality=line.get("quality") or {},
+                        embeddings=embeddings,
+                        person_created=created,
+                        person_updated=updated,
+                        thumbnail=_unb64(line.get("thumbnail")),
+                        image=_unb64(line.get("image")),
+                    )
+                )
+            except (KeyError, TypeError, ValueError, binascii.Error, FaceprintError) as error:
+                detail = error.message if isinstance(error, FaceprintError) else f"{type(error).__name__}: {error}"
+                raise self.fail(f"photo {number + 1} in {PHOTOS} is invalid ({detail})") from None
+            count += 1
+            yield photo
+        if count != self.photos:
+            raise self.fail(f"{PHOTOS} holds {count} photos, the manifest says {self.photos}")
+
+    def close(self) -> None:
+        self.archive.close()
+
+
+def _parse_time(text: Any) -> datetime:
+    if not isinstance(text, str):
+        raise ValueError(f"a time must be ISO 8601 text, not {text!r}")
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _unb64(text: Any) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValueError("a thumbnail or image must be base64 text or null")
+    return base64.b64decode(text, validate=True)
+
+
+def read_export(path: str | os.PathLike[str]) -> TransferSummary:
+    """Check an export file completely without importing it; what it holds."""
+    export = _ExportFile(Path(path))
+    try:
+        for _ in export.photos_data():
+            pass
+        return _file_summary(export)
+    finally:
+        export.close()
+
+
+def _file_summary(export: _ExportFile) -> TransferSummary:
+    return TransferSummary(
+        file=str(export.path),
+        format_version=export.manifest["version"],
+        people=len(export.people),
+        photos=export.photos,
+        embeddings={name: len(vectors) for name, (vectors, _) in export.models.items()},
+    )
+
+
+def import_gallery(
+    gallery: Gallery, path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+) -> TransferSummary:
+    """Add everything in the export file ``path`` to ``gallery``: checked first, then one transaction.
+
+    Re-importing the same file adds nothing. A photo already in the gallery gains the models it lacked. The
+    summary warns when a model's recorded version differs from how this faceprint computes that model."""
+    export = _ExportFile(Path(path))
+    try:
+        for _ in export.photos_data():  # every photo validated before the first write
+            pass
+        summary = _file_summary(export)
+        recorded = {entry["name"]: entry.get("version") for entry in export.manifest["models"]}
+        local = known_model_versions([name for name, version in recorded.items() if version])
+        for name, version in sorted(recorded.items()):
+            if version and name in local and local[name] != version:
+                summary.warnings.append(
+                    f"{name} vectors in the file were made by {version}; this faceprint computes {local[name]}, "
+                    "so searches may compare vectors of two versions"
+                )
+
+        def photos() -> Iterator[PhotoData]:
+            for photo in export.photos_data():
+                yield photo
+                if progress is not None:
+                    progress(1)
+
+        changes = gallery.import_photos(photos())
+    finally:
+        export.close()
+    summary.people_added = changes.people_added
+    summary.photos_added = changes.photos_added
+    summary.photos_present = changes.photos_present
+    summary.embeddings_added = changes.embeddings_added
+    log.info("imported %s: %s", path, changes.to_dict())
+    return summary
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "TransferSummary",
+    "export_gallery",
+    "import_gallery",
+    "read_export",
+]
