@@ -372,7 +372,7 @@ def bench_postgres(
     import postgres_server
     import psycopg
 
-    from faceprint.gallery.postgres import PostgresGallery
+    from faceprint.gallery.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, PostgresGallery
 
     # A benchmark server may use more memory than the test server: the HNSW graph must fit shared_buffers.
     postgres_server.SERVER_OPTIONS = postgres_server.SERVER_OPTIONS.replace(
@@ -384,7 +384,7 @@ def bench_postgres(
         "store": "postgres",
         "size": size,
         "server": "PostgreSQL 16.2 + pgvector 0.6.2 (pgserver wheel)",
-        "hnsw_ef_construction": ef_construction or "store default",
+        "hnsw_ef_construction": ef_construction or HNSW_EF_CONSTRUCTION,
     }
     try:
         with psycopg.connect(server.url(), autocommit=True) as admin:
@@ -404,7 +404,8 @@ def bench_postgres(
         import_s = time.perf_counter() - start
         with psycopg.connect(url, autocommit=True) as connection:
             start = time.perf_counter()
-            options = "" if ef_construction is None else f" WITH (m = 16, ef_construction = {int(ef_construction)})"
+            # The store's own index definition, rebuilt after the bulk load (optionally with another ef_construction).
+            options = f" WITH (m = {HNSW_M}, ef_construction = {int(ef_construction or HNSW_EF_CONSTRUCTION)})"
             connection.execute(
                 "CREATE INDEX embedding_1_hnsw ON faceprint.embedding_1 USING hnsw (embedding vector_cosine_ops)"
                 + options
