@@ -382,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     from faceprint.gallery.cli import register as register_gallery_commands
 
     register_gallery_commands(sub, common, gallery)  # gallery export|import
+    from faceprint.celebrity.cli import register as register_celebrity_commands
+
+    register_celebrity_commands(sub, common)  # prepare, train, evaluate, celebrity
     return parser
 
 

@@ -109,3 +109,25 @@ def test_verify_through_the_facade(recognizer, samples):
     people = samples / "people"
     assert recognizer.verify(people / "obama" / "obama1.jpg", people / "obama" / "obama2.jpg")["same_person"]
     assert np.isfinite(recognizer.default_threshold)
+
+
+def test_predict_celebrity_names_the_celebrity_with_calibrated_top_five(recognizer, datasets):
+    folder = datasets / "celebrity-faces-31" / "validation" / "Akshay Kumar"
+    photo = sorted(folder.glob("[!.]*.jpg"))[0]
+    faces = recognizer.predict_celebrity(photo)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face["name"] == "Akshay Kumar"
+    assert len(face["top"]) == 5
+    probabilities = [entry["probability"] for entry in face["top"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert face["confidence"] == probabilities[0]
+    assert 0.0 < sum(probabilities) <= 1.0 + 1e-6
+
+
+def test_predict_celebrity_finds_every_face_of_a_group_photo(recognizer, samples):
+    photo = samples / "group" / "obama_and_biden_2.jpg"
+    faces = recognizer.predict_celebrity(photo, top=3)
+    assert [face["box"] for face in faces] == [face.to_dict()["box"] for face in recognizer.detect(photo)]
+    assert len(faces) >= 2
+    assert all(len(face["top"]) == 3 and face["name"] == face["top"][0]["name"] for face in faces)

@@ -1,0 +1,199 @@
+"""The trained celebrity model: load it from a directory (the shipped one by default) and turn face embeddings
+into calibrated probabilities over the celebrities.
+
+A model directory holds ``model.json`` (what kind of model, which embedding models it needs, its temperature),
+``labels.json``, ``level0.npz`` (per-embedding-model logistic regressions as plain coefficient arrays, loaded
+without pickle), optionally ``meta.keras`` (the Keras network, native format, loaded in safe mode) and the model
+card (``model_card.json``, ``MODEL_CARD.md``). Nothing in it executes code when loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.errors import FaceprintError, ModelUnavailableError
+
+FORMAT = "faceprint-celebrity-model/1"
+KINDS = ("stacking", "concat_mlp", "concat_logistic", "soft_vote", "logistic")
+LOG_FLOOR = 1e-6
+"""Probabilities below this are clipped before taking logs (stacking features, soft-vote logits)."""
+
+
+class CelebrityModelError(FaceprintError):
+    """A celebrity model directory is missing, incomplete or of an unknown format."""
+
+    code = "invalid_celebrity_model"
+
+
+def shipped_model_dir() -> Path:
+    """The model directory inside the package."""
+    return Path(str(resources.files("faceprint").joinpath("data", "celebrity")))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for large logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class LinearSoftmax:
+    """A multinomial logistic regression as coefficients: probabilities = softmax(x @ coef.T + intercept)."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64) @ self.coef.T + self.intercept
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return softmax(self.logits(x))
+
+    @classmethod
+    def from_sklearn(cls, classifier, classes: int) -> LinearSoftmax:
+        """Coefficients of a fitted scikit-learn LogisticRegression, expanded to all ``classes`` (a class the
+        classifier never saw gets a very negative intercept, i.e. probability ~0)."""
+        coef = np.zeros((classes, classifier.coef_.shape[1]))
+        intercept = np.full(classes, -30.0)
+        seen = np.asarray(classifier.classes_, dtype=int)
+        if len(seen) == 2 and classifier.coef_.shape[0] == 1:  # binary: sklearn keeps one row
+            coef[seen[1]], intercept[seen[1]] = classifier.coef_[0] / 2, classifier.intercept_[0] / 2
+            coef[seen[0]], intercept[seen[0]] = -classifier.coef_[0] / 2, -classifier.intercept_[0] / 2
+        else:
+            coef[seen], intercept[seen] = classifier.coef_, classifier.intercept_
+        return cls(coef, intercept)
+
+
+def stacking_features(level0: Mapping[str, LinearSoftmax], vectors: Mapping[str, np.ndarray], members) -> np.ndarray:
+    """The meta-learner's input: each member's level-0 log-probabilities, side by side."""
+    parts = [np.log(np.clip(level0[name].predict_proba(vectors[name]), LOG_FLOOR, 1.0)) for name in members]
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+@dataclass
+class CelebrityModel:
+    """Which celebrity a face is (or most resembles): calibrated probabilities from face embeddings.
+
+    ``kind`` is 'stacking' (level-0 logistic regressions + Keras meta-learner), 'concat_mlp' (Keras MLP on the
+    concatenated embeddings), 'concat_logistic', 'soft_vote' (mean of level-0 probabilities) or 'logistic'
+    (one member's logistic regression). ``temperature`` divides the logits (fitted on validation data)."""
+
+    labels: list[str]
+    members: tuple[str, ...]
+    kind: str
+    level0: dict[str, LinearSoftmax] = field(default_factory=dict)
+    network: object | None = None
+    temperature: float = 1.0
+    card: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> CelebrityModel:
+        """Load a model directory (default: the model shipped with faceprint)."""
+        path = Path(path) if path is not None else shipped_model_dir()
+        if not (path / "model.json").is_file():
+            raise CelebrityModelError(f"{path}: not a celebrity model directory (no model.json)")
+        config = json.loads((path / "model.json").read_text())
+        if config.get("format") != FORMAT:
+            raise CelebrityModelError(f"{path}: unknown model format {config.get('format')!r}; expected {FORMAT}")
+        labels = json.loads((path / "labels.json").read_text())
+        level0 = {}
+        if (path / "level0.npz").is_file():
+            with np.load(path / "level0.npz", allow_pickle=False) as arrays:
+                for name in config["level0"]:
+                    level0[name] = LinearSoftmax(arrays[f"{name}/coef"], arrays[f"{name}/intercept"])
+        network = None
+        if config.get("network"):
+            from faceprint._tf import tensorflow
+
+            keras = tensorflow().keras
+            network = keras.models.load_model(path / config["network"], compile=False, safe_mode=True)
+        card = json.loads((path / "model_card.json").read_text()) if (path / "model_card.json").is_file() else {}
+        return cls(
+            labels=list(labels),
+            members=tuple(config["members"]),
+            kind=config["kind"],
+            level0=level0,
+            network=network,
+            temperature=float(config.get("temperature", 1.0)),
+            card=card,
+            path=path,
+        )
+
+    def save(self, path: Path | str) -> None:
+        """Write the model directory (the card is written by whoever trained the model, see ``training``)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for name, linear in self.level0.items():
+            arrays[f"{name}/coef"] = linear.coef.astype(np.float32)
+            arrays[f"{name}/intercept"] = linear.intercept.astype(np.float32)
+        if arrays:
+            np.savez_compressed(path / "level0.npz", **arrays)
+            # float32 on disk: use exactly what was saved, so a loaded model predicts what this one predicts
+            self.level0 = {
+                name: LinearSoftmax(arrays[f"{name}/coef"], arrays[f"{name}/intercept"]) for name in self.level0
+            }
+        network_file = None
+        if self.network is not None:
+            network_file = "meta.keras"
+            self.network.save(path / network_file)
+        config = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "members": list(self.members),
+            "level0": list(self.level0),
+            "network": network_file,
+            "temperature": self.temperature,
+        }
+        (path / "model.json").write_text(json.dumps(config, indent=2) + "\n")
+        (path / "labels.json").write_text(json.dumps(self.labels, indent=2, ensure_ascii=False) + "\n")
+        self.path = path
+
+    def _inputs(self, vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [name for name in self.members if name not in vectors]
+        if missing:
+            raise ModelUnavailableError(
+                f"the celebrity model needs embeddings from {', '.join(self.members)}; missing {', '.join(missing)}"
+            )
+        return {name: np.atleast_2d(np.asarray(vectors[name], dtype=np.float32)) for name in self.members}
+
+    def logits(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Uncalibrated scores (N x classes) before the temperature."""
+        inputs = self._inputs(vectors)
+        if self.kind == "stacking":
+            return self._run_network(stacking_features(self.level0, inputs, self.members))
+        if self.kind == "concat_mlp":
+            return self._run_network(np.concatenate([inputs[name] for name in self.members], axis=1))
+        if self.kind == "concat_logistic":
+            return self.level0["concat"].logits(np.concatenate([inputs[name] for name in self.members], axis=1))
+        if self.kind == "soft_vote":
+            mean = np.mean([self.level0[name].predict_proba(inputs[name]) for name in self.members], axis=0)
+            return np.log(np.clip(mean, LOG_FLOOR, 1.0))
+        if self.kind == "logistic":
+            return self.level0[self.members[0]].logits(inputs[self.members[0]])
+        raise CelebrityModelError(f"unknown celebrity model kind '{self.kind}'")
+
+    def _run_network(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
+            return np.zeros((0, len(self.labels)))
+        return np.asarray(self.network(features.astype(np.float32), training=False), dtype=np.float64)
+
+    def predict(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities (N x classes, columns in ``labels`` order) for N faces, given each member's
+        embeddings as an N x dimension array (or one vector for one face)."""
+        return softmax(self.logits(vectors) / self.temperature)
+
+    def top(self, probabilities: np.ndarray, k: int = 5) -> list[list[dict]]:
+        """The ``k`` most probable celebrities of each row: [{"name", "probability"}, ...] best first."""
+        result = []
+        for row in np.atleast_2d(probabilities):
+            best = np.argsort(-row, kind="stable")[:k]
+            result.append([{"name": self.labels[i], "probability": round(float(row[i]), 4)} for i in best])
+        return result

@@ -1,0 +1,568 @@
+"""``faceprint train``: embeddings of a prepared dataset from every ensemble member, then a stacked ensemble.
+
+Level 0: one multinomial logistic regression per embedding model. Their out-of-fold class probabilities on the
+training split (stratified k-fold over duplicate groups, so copies and augmentations of one photo never sit on
+both sides of a fold) train a Keras meta-learner, early-stopped on the validation split. On validation the
+stack competes with each single model, with the mean of the level-0 probabilities, and with the concatenated
+embeddings fed to one logistic regression and to one Keras MLP. The best is kept, its logits are temperature
+scaled on validation, and it is saved with a model card. The test split is never read here."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from faceprint.celebrity.dataset import PreparedDataset
+from faceprint.celebrity.evaluation import brief, classification_metrics
+from faceprint.celebrity.faces import chunks
+from faceprint.celebrity.model import LOG_FLOOR, CelebrityModel, LinearSoftmax, softmax, stacking_features
+from faceprint.errors import DatasetError, ModelUnavailableError
+from faceprint.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+TEMPERATURE_PRIOR_SIGMA = 1.0
+BALANCE_CHOICES = ("auto", "none", "weights", "augment", "augment+weights")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of ``train_model``; every one is recorded in the model card."""
+
+    seed: int = 0
+    folds: int = 5
+    level0_c: float = 10.0
+    meta_hidden: int = 64
+    meta_l2: float = 1e-3
+    meta_dropout: float = 0.3
+    mlp_hidden: int = 256
+    mlp_l2: float = 1e-4
+    mlp_dropout: float = 0.5
+    epochs: int = 300
+    patience: int = 15
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    balance: str = "auto"
+    models: tuple[str, ...] | None = None
+
+
+def available_members(models: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The embedding models to use: ``models`` (each must be available), else every available default model."""
+    from faceprint.embedding.registry import DEFAULT_MODELS, model_spec
+
+    if models:
+        for name in models:
+            if not model_spec(name).available():
+                raise ModelUnavailableError(f"embedding model '{name}' is not installed on this machine")
+        return tuple(models)
+    members = tuple(name for name in DEFAULT_MODELS if model_spec(name).available())
+    if not members:
+        raise ModelUnavailableError("no embedding model is installed; see 'faceprint models'")
+    return members
+
+
+def embed_crops(
+    pipeline: FacePipeline,
+    dataset: PreparedDataset,
+    rows: pd.DataFrame,
+    members: Sequence[str],
+    progress: bool = True,
+    desc: str = "embed",
+    batch: int = 32,
+) -> dict[str, np.ndarray]:
+    """Each member's embedding of the stored crops of ``rows`` (re-aligned from the crop landmarks; cached)."""
+    landmarks = dataset.landmarks(rows)
+    vectors: dict[str, list[np.ndarray]] = {name: [] for name in members}
+    with tqdm(total=len(rows), desc=desc, unit="face", disable=not progress) as bar:
+        for chunk in chunks(range(len(rows)), batch):
+            images = [pipeline.load(dataset.root / rows.at[i, "crop"]) for i in chunk]
+            for result in pipeline.embed_faces(images, [landmarks[i] for i in chunk], members):
+                for name in members:
+                    vectors[name].append(result[name])
+            bar.update(len(chunk))
+    return {
+        name: np.stack(v) if v else np.zeros((0, pipeline.embedder(name).dimension), np.float32)
+        for name, v in vectors.items()
+    }
+
+
+def fit_level0(x: np.ndarray, y: np.ndarray, classes: int, c: float, weights: np.ndarray | None) -> LinearSoftmax:
+    """A multinomial logistic regression (L2, lbfgs) as plain coefficients."""
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression(C=c, max_iter=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        classifier.fit(x, y, sample_weight=weights)
+    return LinearSoftmax.from_sklearn(classifier, classes)
+
+
+def class_weights(y: np.ndarray, classes: int) -> np.ndarray:
+    """Per-sample weights that give every class the same total weight (scikit-learn's 'balanced')."""
+    counts = np.bincount(y, minlength=classes).astype(np.float64)
+    per_class = len(y) / (classes * np.maximum(counts, 1))
+    return per_class[y]
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, prior_sigma: float = TEMPERATURE_PRIOR_SIGMA) -> float:
+    """The temperature T of softmax(logits / T) that best explains the labels (Guo et al. 2017): the maximum of
+    the mean log-likelihood plus a weak log-normal prior on T (median 1, ``prior_sigma`` in log T, weighted as one
+    image in N), so that a validation split with few or no errors cannot drive T to zero."""
+    if len(y) == 0:
+        return 1.0
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(y))
+
+    def objective(log_t: float) -> float:
+        scaled = logits / np.exp(log_t)
+        top = scaled.max(axis=1)
+        log_z = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
+        nll = float(np.mean(log_z - scaled[rows, y]))
+        return nll + log_t**2 / (2 * prior_sigma**2 * len(y))
+
+    # golden-section search over log T in [log 0.02, log 50]: the objective is smooth and unimodal there
+    low, high = np.log(0.02), np.log(50.0)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa, fb = objective(a), objective(b)
+    for _ in range(80):
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = objective(a)
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = objective(b)
+    return float(np.exp((low + high) / 2.0))
+
+
+def _keras():
+    from faceprint._tf import tensorflow
+
+    return tensorflow().keras
+
+
+def train_network(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    classes: int,
+    hidden: int,
+    l2: float,
+    dropout: float,
+    config: TrainConfig,
+    weights: np.ndarray | None = None,
+    base: np.ndarray | None = None,
+):
+    """BatchNormalization -> Dense(ReLU, L2) -> Dropout -> Dense logits, trained with Adam on cross-entropy and
+    early-stopped on validation loss with the best weights restored. Returns (network, epochs run).
+
+    With ``base`` (an inputs x classes matrix), the network is residual: its logits are ``x @ base`` (a frozen
+    Dense layer) plus the learned path, whose last layer starts at zero. The stacking meta-learner uses the mean
+    of the members' log-probabilities as ``base``, so training starts from the plain ensemble and learns only
+    corrections to it (per-model trust, class confusions) - which 1,800 out-of-fold rows can support."""
+    keras = _keras()
+    keras.utils.set_random_seed(config.seed)
+    inputs = keras.Input((x.shape[1],))
+    h = keras.layers.BatchNormalization()(inputs)
+    h = keras.layers.Dense(hidden, activation="relu", kernel_regularizer=keras.regularizers.L2(l2))(h)
+    h = keras.layers.Dropout(dropout, seed=config.seed)(h)
+    if base is None:
+        outputs = keras.layers.Dense(classes, kernel_regularizer=keras.regularizers.L2(l2), name="logits")(h)
+    else:
+        learned = keras.layers.Dense(
+            classes, kernel_regularizer=keras.regularizers.L2(l2), kernel_initializer="zeros", name="correction"
+        )(h)
+        frozen = keras.layers.Dense(classes, use_bias=False, trainable=False, name="ensemble_mean")
+        outputs = keras.layers.Add(name="logits")([frozen(inputs), learned])
+        frozen.set_weights([base.astype(np.float32)])
+    network = keras.Model(inputs, outputs)
+    network.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    history = network.fit(
+        x.astype(np.float32),
+        y,
+        sample_weight=weights,
+        validation_data=(x_val.astype(np.float32), y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        callbacks=[stop],
+        shuffle=True,
+        verbose=0,
+    )
+    return network, len(history.history["loss"])
+
+
+def _logits(network, x: np.ndarray) -> np.ndarray:
+    return np.asarray(network(x.astype(np.float32), training=False), dtype=np.float64)
+
+
+def _fold_count(y: np.ndarray, groups: np.ndarray, wanted: int) -> int:
+    per_class = pd.Series(groups).groupby(y).nunique()
+    folds = min(wanted, int(per_class.min()))
+    if folds < 2:
+        raise DatasetError("every person needs at least 2 distinct training photos for out-of-fold stacking")
+    if folds < wanted:
+        log.warning("using %d folds instead of %d: a person has only %d training photos", folds, wanted, folds)
+    return folds
+
+
+def out_of_fold(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: int, config: TrainConfig, weights, folds: int
+) -> np.ndarray:
+    """Class probabilities for every training row from a level-0 model that never saw its duplicate group."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
+    probabilities = np.zeros((len(y), classes))
+    for fit_rows, held_rows in splitter.split(x, y, groups):
+        w = None if weights is None else weights[fit_rows]
+        probabilities[held_rows] = fit_level0(x[fit_rows], y[fit_rows], classes, config.level0_c, w).predict_proba(
+            x[held_rows]
+        )
+    return probabilities
+
+
+@dataclass
+class TrainResult:
+    """The trained model and what was learned along the way (all of it also goes into the model card)."""
+
+    model: CelebrityModel
+    card: dict
+    candidates: dict[str, CelebrityModel] = dataclasses.field(default_factory=dict)
+    """Every model compared on validation (each with its own temperature), by name."""
+
+
+def train_model(
+    data: Path,
+    out: Path,
+    pipeline: FacePipeline,
+    config: TrainConfig = TrainConfig(),
+    progress: bool = True,
+    command: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train on a prepared dataset (see the module docstring) and save the model directory ``out``."""
+    started = time.perf_counter()
+    say = echo or (lambda text: None)
+    dataset = PreparedDataset.load(data)
+    members = available_members(config.models)
+    manifest = dataset.manifest
+    skipped = manifest[(manifest["split"] == "train") & (manifest["status"] == "no_face")]
+    if len(skipped):
+        log.warning("skipped %d training image(s) with no face found", len(skipped))
+    train_rows = dataset.rows("train", ("ok", "augmented"))
+    val_rows = dataset.rows("validation", ("ok", "no_face"))
+    labels = sorted(train_rows["person"].unique())
+    if len(labels) < 2:
+        raise DatasetError(f"{data}: the training split needs at least two people")
+    if len(val_rows) == 0:
+        raise DatasetError(f"{data}: the validation split is empty; prepare it with a validation fraction above 0")
+    unknown = sorted(set(val_rows["person"]) - set(labels))
+    if unknown:
+        raise DatasetError(f"validation people without training images: {', '.join(unknown)}")
+    index = {name: i for i, name in enumerate(labels)}
+    y_all = train_rows["person"].map(index).to_numpy()
+    y_val = val_rows["person"].map(index).to_numpy()
+    classes = len(labels)
+
+    clock = time.perf_counter()
+    x_all = embed_crops(pipeline, dataset, train_rows, members, progress, "train: embed training faces")
+    x_val = embed_crops(pipeline, dataset, val_rows, members, progress, "train: embed validation faces")
+    embed_seconds = time.perf_counter() - clock
+    clock = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    # 1. Class imbalance: which training set and weighting gives the best level-0 models on validation?
+    augmented = (train_rows["status"] == "augmented").to_numpy()
+    variants = ["none", "weights"] + (["augment", "augment+weights"] if augmented.any() else [])
+    if config.balance != "auto":
+        if config.balance.startswith("augment") and not augmented.any():
+            raise DatasetError(f"--balance {config.balance}: the dataset has no augmented images (prepare --augment)")
+        variants = [config.balance]
+    balance_table = {}
+    for variant in variants:
+        rows = np.ones(len(y_all), bool) if variant.startswith("augment") else ~augmented
+        weights = class_weights(y_all[rows], classes) if variant.endswith("weights") else None
+        scores = {}
+        for name in members:
+            linear = fit_level0(x_all[name][rows], y_all[rows], classes, config.level0_c, weights)
+            logits = linear.logits(x_val[name])
+            temperature = fit_temperature(logits, y_val)
+            scores[name] = {
+                **brief(classification_metrics(y_val, softmax(logits), labels)),
+                "calibrated_log_loss": classification_metrics(y_val, softmax(logits / temperature), labels)["log_loss"],
+            }
+        balance_table[variant] = {
+            "train_images": int(rows.sum()),
+            **{
+                key: round(float(np.mean([s[key] for s in scores.values()])), 4)
+                for key in ("accuracy", "macro_f1", "log_loss", "calibrated_log_loss")
+            },
+            "per_model": scores,
+        }
+    # keep a change from the plain training set only if it measurably helps: higher mean validation accuracy or
+    # macro-F1, or both equal and a lower mean log loss after temperature scaling (which discounts mere confidence)
+    balance = max(
+        variants,
+        key=lambda v: (
+            balance_table[v]["accuracy"],
+            balance_table[v]["macro_f1"],
+            -balance_table[v]["calibrated_log_loss"],
+        ),
+    )
+    for variant in variants:
+        say(
+            f"balance {variant:16s} {json.dumps({k: v for k, v in balance_table[variant].items() if k != 'per_model'})}"
+        )
+    say(f"balance chosen: {balance}")
+    rows = np.ones(len(y_all), bool) if balance.startswith("augment") else ~augmented
+    x = {name: x_all[name][rows] for name in members}
+    y = y_all[rows]
+    groups = train_rows["group"].to_numpy()[rows]
+    weights = class_weights(y, classes) if balance.endswith("weights") else None
+
+    stages["imbalance_s"] = round(time.perf_counter() - clock, 1)
+    # 2. Level 0: out-of-fold probabilities on training data, full-data models for validation and the final model
+    folds = _fold_count(y, groups, config.folds)
+    oof = {name: out_of_fold(x[name], y, groups, classes, config, weights, folds) for name in members}
+    level0 = {name: fit_level0(x[name], y, classes, config.level0_c, weights) for name in members}
+    candidates: dict[str, dict] = {}
+    for name in members:
+        candidates[f"logistic:{name}"] = {
+            "model": CelebrityModel(labels, (name,), "logistic", {name: level0[name]}),
+            "oof": brief(classification_metrics(y, oof[name], labels)),
+        }
+    soft = CelebrityModel(labels, members, "soft_vote", dict(level0))
+    candidates["soft_vote"] = {
+        "model": soft,
+        "oof": brief(classification_metrics(y, np.mean(list(oof.values()), 0), labels)),
+    }
+    concat = np.concatenate([x[name] for name in members], axis=1)
+    concat_val = np.concatenate([x_val[name] for name in members], axis=1)
+    if len(members) > 1:
+        concat_linear = fit_level0(concat, y, classes, config.level0_c, weights)
+        candidates["concat_logistic"] = {
+            "model": CelebrityModel(labels, members, "concat_logistic", {"concat": concat_linear})
+        }
+
+    stages["level0_s"] = round(time.perf_counter() - clock - sum(stages.values()), 1)
+    # 3. The Keras meta-learner on out-of-fold log-probabilities, and the single Keras MLP on concatenated vectors
+    features = np.concatenate([np.log(np.clip(oof[name], LOG_FLOOR, 1.0)) for name in members], axis=1)
+    features_val = stacking_features(level0, x_val, members)
+    meta, meta_epochs = train_network(
+        features,
+        y,
+        features_val,
+        y_val,
+        classes,
+        config.meta_hidden,
+        config.meta_l2,
+        config.meta_dropout,
+        config,
+        weights,
+        base=np.tile(np.eye(classes), (len(members), 1)) / len(members),
+    )
+    candidates["stacking"] = {
+        "model": CelebrityModel(labels, members, "stacking", dict(level0), meta),
+        "epochs": meta_epochs,
+    }
+    mlp, mlp_epochs = train_network(
+        concat, y, concat_val, y_val, classes, config.mlp_hidden, config.mlp_l2, config.mlp_dropout, config, weights
+    )
+    candidates["concat_mlp"] = {"model": CelebrityModel(labels, members, "concat_mlp", {}, mlp), "epochs": mlp_epochs}
+
+    stages["networks_s"] = round(time.perf_counter() - clock - sum(stages.values()), 1)
+    # 4. Compare on validation (after each candidate's own temperature scaling) and keep the best
+    table = {}
+    for key, candidate in candidates.items():
+        model = candidate["model"]
+        logits = model.logits(x_val)
+        raw = brief(classification_metrics(y_val, softmax(logits), labels))
+        model.temperature = fit_temperature(logits, y_val)
+        calibrated = classification_metrics(y_val, model.predict(x_val), labels)
+        table[key] = {
+            **raw,
+            "temperature": round(model.temperature, 4),
+            "calibrated_log_loss": round(calibrated["log_loss"], 4),
+            "calibrated_ece": round(calibrated["ece"], 4),
+            **({"epochs": candidate["epochs"]} if "epochs" in candidate else {}),
+            **({"train_oof": candidate["oof"]} if "oof" in candidate else {}),
+        }
+    best = max(table, key=lambda k: (table[k]["accuracy"], table[k]["macro_f1"], -table[k]["calibrated_log_loss"]))
+    model = candidates[best]["model"]
+    train_seconds = time.perf_counter() - clock
+
+    card = _card(
+        dataset,
+        config,
+        members,
+        pipeline,
+        labels,
+        balance_table,
+        balance,
+        folds,
+        table,
+        best,
+        model,
+        command,
+        counts={"train": int(rows.sum()), "train_augmented": int(augmented[rows].sum()), "validation": len(y_val)},
+        timings={"embedding_s": round(embed_seconds, 1), "training_s": round(train_seconds, 1), **stages},
+    )
+    card["timings"]["total_s"] = round(time.perf_counter() - started, 1)
+    model.card = card
+    model.save(out)
+    write_card(out, card)
+    return TrainResult(model, card, {key: candidate["model"] for key, candidate in candidates.items()})
+
+
+def _card(
+    dataset,
+    config,
+    members,
+    pipeline,
+    labels,
+    balance_table,
+    balance,
+    folds,
+    table,
+    best,
+    model,
+    command,
+    counts,
+    timings,
+):
+    import sklearn
+
+    from faceprint import __version__
+    from faceprint._tf import tensorflow
+
+    return {
+        "name": "faceprint celebrity model",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "kind": model.kind,
+        "chosen": best,
+        "members": {name: pipeline.embedder(name).version for name in members},
+        "labels": len(labels),
+        "temperature": model.temperature,
+        "data": {
+            # Folder names only: the card ships inside the package, machine paths mean nothing elsewhere.
+            "path": dataset.root.name,
+            "source": Path(dataset.info.get("source") or "").name,
+            "content_sha256": dataset.content_digest(),
+            "split_seed": dataset.info.get("seed"),
+            "split": dataset.info.get("split"),
+            "augment": dataset.info.get("augment"),
+            "prepare_counts": dataset.info.get("counts"),
+            "used": counts,
+        },
+        "hyperparameters": {**dataclasses.asdict(config), "folds_used": folds},
+        "imbalance": {"chosen": balance, "variants": balance_table},
+        "validation": table,
+        "evaluations": [],
+        "timings": timings,
+        "versions": {
+            "faceprint": __version__,
+            "tensorflow": tensorflow().__version__,
+            "keras": _keras().__version__,
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def write_card(directory: Path, card: dict) -> None:
+    """Write ``model_card.json`` and its readable twin ``MODEL_CARD.md``."""
+    directory = Path(directory)
+    (directory / "model_card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    (directory / "MODEL_CARD.md").write_text(render_card(card))
+
+
+def render_card(card: dict) -> str:
+    """The model card as Markdown."""
+    lines = [
+        f"# {card['name']}",
+        "",
+        f"Chosen model: **{card['chosen']}** (kind `{card['kind']}`), {card['labels']} people, "
+        f"temperature {card['temperature']:.3f}. Created {card['created']} by:",
+        "",
+        f"    {card['command']}",
+        "",
+        "## Embedding models (members)",
+        "",
+        *[f"- `{name}`: `{version}`" for name, version in card["members"].items()],
+        "",
+        "## Data",
+        "",
+        f"- prepared dataset: `{card['data']['path']}` from `{card['data']['source']}`",
+        f"- content SHA-256 (persons, splits, file hashes, augmentations): `{card['data']['content_sha256']}`",
+        f"- split {card['data']['split']} with seed {card['data']['split_seed']}; used: {card['data']['used']}",
+        f"- preparation counts: {card['data']['prepare_counts']}",
+        f"- augmentation at preparation: {card['data']['augment']}",
+        "",
+        "## Class imbalance (level-0 logistic regressions, mean over members, validation split)",
+        "",
+        "| variant | training images | accuracy | macro F1 | log loss | calibrated log loss |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[
+            f"| {name} | {row['train_images']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} | "
+            f"{row['log_loss']:.4f} | {row['calibrated_log_loss']:.4f} |"
+            for name, row in card["imbalance"]["variants"].items()
+        ],
+        "",
+        f"Kept: **{card['imbalance']['chosen']}** (a change from 'none' is kept only if it measurably helps).",
+        "",
+        "## Candidates on the validation split",
+        "",
+        "| candidate | accuracy | top-3 | macro F1 | log loss | T | calibrated log loss | calibrated ECE |"
+        " train OOF accuracy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in card["validation"].items():
+        oof = f"{row['train_oof']['accuracy']:.4f}" if "train_oof" in row else ""
+        mark = " **(chosen)**" if name == card["chosen"] else ""
+        lines.append(
+            f"| {name}{mark} | {row['accuracy']:.4f} | {row['top3_accuracy']:.4f} | {row['macro_f1']:.4f} | "
+            f"{row['log_loss']:.4f} | {row['temperature']:.3f} | {row['calibrated_log_loss']:.4f} | "
+            f"{row['calibrated_ece']:.4f} | {oof} |"
+        )
+    lines += ["", "## Evaluations", ""]
+    if not card.get("evaluations"):
+        lines.append("None recorded yet (`faceprint evaluate ... --record` adds one).")
+    for item in card.get("evaluations", []):
+        lines.append(
+            f"- {item['date']}: `{item['data']}`: {item['images']} images, accuracy {item['accuracy']:.4f}, "
+            f"macro F1 {item['macro_f1']:.4f}, top-3 {item['top3_accuracy']:.4f}, no face {item['no_face']}, "
+            f"ECE {item['ece']:.4f}"
+        )
+    hyper = card["hyperparameters"]
+    lines += [
+        "",
+        "## Hyper-parameters",
+        "",
+        *[f"- {key}: {value}" for key, value in hyper.items()],
+        "",
+        "## Timings and versions",
+        "",
+        f"- {card['timings']}",
+        f"- {card['versions']}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""faceprint train and evaluate on a small real subset: the model learns, saves and loads exactly, and the
+evaluation report holds every file with numbers that scikit-learn reproduces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from celebrity_subset import PEOPLE
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from faceprint.celebrity.dataset import PreparedDataset
+from faceprint.celebrity.evaluation import REPORT_FILES, classification_metrics
+from faceprint.celebrity.faces import locate_faces
+from faceprint.celebrity.model import CelebrityModel, softmax
+from faceprint.celebrity.predict import evaluate_collection
+from faceprint.celebrity.training import class_weights, embed_crops, fit_temperature, train_model
+
+pytestmark = pytest.mark.slow
+
+
+def test_training_writes_a_complete_model_directory(trained):
+    out, result = trained
+    for name in ("model.json", "labels.json", "level0.npz", "model_card.json", "MODEL_CARD.md"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "model_card.json").read_text())
+    assert set(card["validation"]) >= {"stacking", "concat_mlp", "logistic:facenet", "logistic:dlib"}
+    assert card["chosen"] in card["validation"]
+    assert card["data"]["content_sha256"] and card["command"] == "pytest"
+    assert json.loads((out / "labels.json").read_text()) == sorted(PEOPLE)
+    if result.model.network is not None:
+        assert (out / "meta.keras").is_file()
+    assert "## Candidates on the validation split" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_model_learns_well_above_chance_on_held_back_images(trained, prepared, pipeline):
+    out, _ = trained
+    model = CelebrityModel.load(out)
+    metrics = evaluate_collection(prepared[0], model, pipeline, split="test", progress=False)["metrics"]
+    held_back = PreparedDataset.load(prepared[0]).rows("test", ("ok", "no_face"))
+    assert metrics["images"] == len(held_back) >= len(PEOPLE) and set(held_back["person"]) == set(PEOPLE)
+    assert metrics["accuracy"] >= 0.8, metrics["accuracy"]  # chance is 1/6
+
+
+@pytest.mark.parametrize("kind", ["stacking", "concat_mlp", "soft_vote", "concat_logistic", "logistic:dlib"])
+def test_saved_and_loaded_models_predict_identically(trained, prepared, pipeline, tmp_path, kind):
+    _, result = trained
+    model = result.candidates[kind]
+    dataset = PreparedDataset.load(prepared[0])
+    vectors = embed_crops(pipeline, dataset, dataset.rows("validation"), model.members, progress=False)
+    model.save(tmp_path / "model")
+    before = model.predict(vectors)
+    loaded = CelebrityModel.load(tmp_path / "model")
+    after = loaded.predict(vectors)
+    assert (loaded.kind, loaded.labels, loaded.members) == (model.kind, model.labels, model.members)
+    assert loaded.temperature == model.temperature
+    assert (loaded.network is not None) == (kind in ("stacking", "concat_mlp"))
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-6)
+    assert np.array_equal(after.argmax(axis=1), before.argmax(axis=1))
+    np.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_evaluate_writes_every_file_and_numbers_agree_with_sklearn(trained, prepared, pipeline, tmp_path):
+    out, _ = trained
+    model = CelebrityModel.load(out)
+    report = tmp_path / "report"
+    outcome = evaluate_collection(prepared[0], model, pipeline, split="test", report=report, progress=False)
+    for name in REPORT_FILES:
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["images"] == outcome["metrics"]["images"] and metrics["no_face"] == 0
+
+    # Independently: the test split's original files through the public pieces, then scikit-learn's metrics.
+    dataset = PreparedDataset.load(prepared[0])
+    rows = dataset.rows("test", ("ok", "no_face"))
+    images = [pipeline.load(dataset.info["source"] + "/" + source) for source in rows["source"]]
+    landmarks = [found.landmarks for found in locate_faces(pipeline, images)]
+    embedded = pipeline.embed_faces(images, landmarks, model.members)
+    probabilities = model.predict({name: np.stack([e[name] for e in embedded]) for name in model.members})
+    y_true = rows["person"].tolist()
+    y_pred = [model.labels[i] for i in probabilities.argmax(axis=1)]
+    predictions = pd.read_csv(report / "predictions.csv")
+    assert predictions["true"].tolist() == y_true and predictions["predicted"].tolist() == y_pred
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert metrics["weighted_f1"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    _, _, f, s = precision_recall_fscore_support(y_true, y_pred, labels=sorted(set(y_true)), zero_division=0)
+    for i, name in enumerate(sorted(set(y_true))):
+        assert metrics["per_class"][name]["f1"] == pytest.approx(f[i]) and metrics["per_class"][name]["support"] == s[i]
+    ranks = np.argsort(-probabilities, axis=1)[:, :3]
+    top3 = np.mean([model.labels.index(t) in r for t, r in zip(y_true, ranks)])
+    assert metrics["top3_accuracy"] == pytest.approx(top3)
+    assert "macro avg" in (report / "classification_report.txt").read_text()
+
+
+def test_metrics_match_sklearn_on_synthetic_predictions():
+    rng = np.random.default_rng(0)
+    labels = [f"person {i}" for i in range(5)]
+    y = rng.integers(0, 5, 300)
+    logits = rng.normal(size=(300, 5)) + 2.5 * np.eye(5)[y]
+    probabilities = softmax(logits)
+    metrics = classification_metrics(y, probabilities, labels)
+    y_pred = probabilities.argmax(axis=1)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y, y_pred))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(y, y_pred, average="macro"))
+    assert sum(b["count"] for b in metrics["reliability"]) == 300
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=3.0, size=(4000, 8))
+    y = np.array([rng.choice(8, p=p) for p in softmax(logits / 2.0)])
+    assert fit_temperature(logits, y) == pytest.approx(2.0, rel=0.1)
+    # a perfectly separated set cannot drive the temperature to zero
+    confident = np.eye(8)[np.arange(40) % 8] * 5.0
+    assert fit_temperature(confident, np.arange(40) % 8) > 0.2
+
+
+def test_class_weights_balance_the_classes():
+    y = np.array([0] * 30 + [1] * 10)
+    weights = class_weights(y, 2)
+    assert weights[y == 0].sum() == pytest.approx(weights[y == 1].sum())
+
+
+def test_training_refuses_a_dataset_without_validation(prepared, pipeline, tmp_path):
+    import shutil
+
+    from faceprint.errors import DatasetError
+
+    copy = tmp_path / "data"
+    shutil.copytree(prepared[0], copy)
+    manifest = pd.read_csv(copy / "manifest.csv")
+    manifest.loc[manifest["split"] == "validation", "split"] = "train"
+    manifest.to_csv(copy / "manifest.csv", index=False)
+    with pytest.raises(DatasetError, match="validation split is empty"):
+        train_model(copy, tmp_path / "model", pipeline, progress=False)
