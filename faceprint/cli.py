@@ -7,7 +7,7 @@ import json
 import logging
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from faceprint.errors import FaceprintError
@@ -30,25 +30,24 @@ def _print_json(data: object) -> None:
     print(json.dumps(data, indent=2))
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    pipeline = _pipeline(args)
+def report_per_image(
+    sources: Sequence[str],
+    analyse: Callable[[str], dict],
+    describe_face: Callable[[dict], str],
+    as_json: bool,
+    no_face_code: int = 0,
+) -> int:
+    """Run ``analyse`` on every image, then print a JSON document or a few lines per image (errors on
+    stderr). One bad image does not stop the others; exit code 2 when any failed, ``no_face_code`` when no
+    image showed a face."""
     results, failed = [], 0
-    for source in args.images:
+    for source in sources:
         try:
-            image = pipeline.load(source)
-            faces = pipeline.detect(image)
-            results.append(
-                {
-                    "image": source,
-                    "width": image.pixels.shape[1],
-                    "height": image.pixels.shape[0],
-                    "faces": [f.to_dict() for f in faces],
-                }
-            )
+            results.append({"image": source, **analyse(source)})
         except FaceprintError as exc:
             failed += 1
             results.append({"image": source, "error": {"code": exc.code, "message": exc.message}})
-    if args.json:
+    if as_json:
         _print_json({"images": results})
     else:
         for result in results:
@@ -57,9 +56,25 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 continue
             print(f"{result['image']}: {len(result['faces'])} face(s)")
             for number, face in enumerate(result["faces"], start=1):
-                x, y, w, h = face["box"]
-                print(f"  #{number} box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {face['score']:.3f}")
-    return 2 if failed else 0
+                print(f"  #{number} {describe_face(face)}")
+    if failed:
+        return 2
+    return 0 if any(result["faces"] for result in results) else no_face_code
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+
+    def analyse(source: str) -> dict:
+        image = pipeline.load(source)
+        faces = pipeline.detect(image)
+        return {"width": image.pixels.shape[1], "height": image.pixels.shape[0], "faces": [f.to_dict() for f in faces]}
+
+    def describe(face: dict) -> str:
+        x, y, w, h = face["box"]
+        return f"box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {face['score']:.3f}"
+
+    return report_per_image(args.images, analyse, describe, args.json)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:

@@ -158,30 +158,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_celebrity(args: argparse.Namespace) -> int:
     from faceprint.celebrity.model import CelebrityModel
     from faceprint.celebrity.predict import match_image
+    from faceprint.cli import report_per_image
 
     model = CelebrityModel.load(args.model)
     pipeline = _pipeline(args)
-    results, failed = [], 0
-    for source in args.images:
-        try:
-            results.append({"image": source, "faces": match_image(pipeline, model, source, top=args.top)})
-        except FaceprintError as exc:
-            failed += 1
-            results.append({"image": source, "error": {"code": exc.code, "message": exc.message}})
-    if args.json:
-        _print_json({"images": results})
-    else:
-        for result in results:
-            if "error" in result:
-                print(f"faceprint: error: {result['error']['message']}", file=sys.stderr)
-                continue
-            print(f"{result['image']}: {len(result['faces'])} face(s)")
-            for number, face in enumerate(result["faces"], start=1):
-                others = ", ".join(f"{m['name']} {m['probability']:.2f}" for m in face["top"][1:])
-                print(f"  #{number} {face['name']} ({face['confidence']:.1%})  then: {others}")
-    if failed:
-        return 2
-    return 0 if any(r.get("faces") for r in results) else 3
+
+    def describe(face: dict) -> str:
+        others = ", ".join(f"{m['name']} {m['probability']:.2f}" for m in face["top"][1:])
+        return f"{face['name']} ({face['confidence']:.1%})  then: {others}"
+
+    return report_per_image(
+        args.images,
+        lambda source: {"faces": match_image(pipeline, model, source, top=args.top)},
+        describe,
+        args.json,
+        no_face_code=3,
+    )
 
 
 def _fraction_triple(values: list[str]) -> list[float]:
