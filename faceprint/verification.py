@@ -131,7 +131,9 @@ class Calibration:
         key = subset_key(models)
         if key not in self.fusions:
             raise FaceprintError(
-                f"no calibrated threshold for models {key}; calibrated sets: {', '.join(self.fusions)}"
+                f"no calibrated threshold for models {key} (calibrated: {', '.join(self.fusions)}); make one with "
+                f"'faceprint calibrate --pairs pairsDevTrain.txt --images LFW_DIR --model {','.join(sorted(models))} "
+                "--out FILE' and pass it with --calibration FILE"
             )
         return self.fusions[key]
 
@@ -152,6 +154,16 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path | str) -> Calibration:
+        """A calibration written by ``faceprint calibrate``; a clear error for a missing or foreign file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except OSError as exc:
+            raise FaceprintError(f"cannot read calibration {path}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FaceprintError(f"{path} is not a calibration written by 'faceprint calibrate' ({exc})") from None
 
 
 @cache

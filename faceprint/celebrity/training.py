@@ -58,15 +58,17 @@ class TrainConfig:
 
 
 def available_members(models: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The embedding models to use: ``models`` (each must be available), else every available default model."""
-    from faceprint.embedding.registry import DEFAULT_MODELS, model_spec
+    """The embedding models to use: ``models`` (each must be available), else every available default model plus
+    the optional ones (OpenFace) that are installed here."""
+    from faceprint.embedding.registry import DEFAULT_MODELS, OPTIONAL_MODELS, model_spec
 
     if models:
         for name in models:
-            if not model_spec(name).available():
-                raise ModelUnavailableError(f"embedding model '{name}' is not installed on this machine")
+            reason = model_spec(name).unavailable_reason()
+            if reason is not None:
+                raise ModelUnavailableError(f"embedding model '{name}' is not available on this machine: {reason}")
         return tuple(models)
-    members = tuple(name for name in DEFAULT_MODELS if model_spec(name).available())
+    members = tuple(name for name in DEFAULT_MODELS + OPTIONAL_MODELS if model_spec(name).available())
     if not members:
         raise ModelUnavailableError("no embedding model is installed; see 'faceprint models'")
     return members

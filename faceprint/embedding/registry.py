@@ -28,10 +28,15 @@ class ModelSpec:
 
     def available(self) -> bool:
         """Whether this machine has the model's runtime and weights."""
+        return self.unavailable_reason() is None
+
+    def unavailable_reason(self) -> str | None:
+        """Why the model cannot run here, with how to fix it; None when it can."""
         try:
-            return self.locate().is_file()
-        except FaceprintError:
-            return False
+            path = self.locate()
+        except FaceprintError as exc:
+            return exc.message
+        return None if path.is_file() else f"{path} is missing"
 
 
 def _facenet_spec() -> ModelSpec:
@@ -66,8 +71,30 @@ def _dlib_spec() -> ModelSpec:
     )
 
 
-MODEL_SPECS: dict[str, Callable[[], ModelSpec]] = {"facenet": _facenet_spec, "dlib": _dlib_spec}
+def _openface_spec() -> ModelSpec:
+    from faceprint.embedding import openface
+
+    return ModelSpec(
+        name="openface",
+        title="OpenFace nn4.small2.v1 (optional; 'faceprint models fetch openface')",
+        dimension=128,
+        input_size=96,
+        source=f"{openface.OPENFACE_URL} (Torch7, md5 {openface.OPENFACE_MD5}), converted to Keras",
+        licence="Apache 2.0 (OpenFace, Carnegie Mellon University)",
+        published_lfw=0.9292,
+        locate=openface.openface_weights_path,
+        create=lambda: openface.OpenFaceEmbedder(centre=shipped_centres().get("openface")),
+    )
+
+
+MODEL_SPECS: dict[str, Callable[[], ModelSpec]] = {
+    "facenet": _facenet_spec,
+    "dlib": _dlib_spec,
+    "openface": _openface_spec,
+}
 DEFAULT_MODELS: tuple[str, ...] = ("facenet", "dlib")
+OPTIONAL_MODELS: tuple[str, ...] = ("openface",)
+"""Never required; used by ensemble training when installed, and by other commands when asked for by name."""
 
 _instances: dict[str, Embedder] = {}
 _lock = threading.Lock()
