@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,19 @@ class LoadedImage:
     digest: str
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    """Threads that run the models of one request side by side (TensorFlow releases the GIL while it computes)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faceprint-embed")
+        return _pool
+
+
 def _face_to_row(face: Face) -> np.ndarray:
     return np.concatenate([np.asarray(face.box), [face.score], face.landmarks.reshape(-1)]).astype(np.float64)
 
@@ -45,9 +60,12 @@ class FacePipeline:
         cache: ArrayCache | None = None,
         limits: ImageLimits = ImageLimits(),
         embedders: Mapping[str, Embedder] | None = None,
+        concurrent_models: bool = True,
     ) -> None:
         self.detector = detector or MTCNNDetector()
         self.models = tuple(models)
+        self.concurrent_models = concurrent_models
+        """Embed with the models at the same time (same results; faster on several cores)."""
         self.cache = cache
         self.limits = limits
         self._embedders = dict(embedders or {})
@@ -98,24 +116,31 @@ class FacePipeline:
     ) -> list[dict[str, np.ndarray]]:
         """Embed face ``i`` (given by its landmarks in ``images[i]``) with every model, in one batch per model."""
         results: list[dict[str, np.ndarray]] = [{} for _ in images]
-        for name in models or self.models:
-            embedder = self.embedder(name)
-            keys = [array_key(image.digest, embedder.version, points) for image, points in zip(images, landmarks)]
-            missing = []
-            for index, key in enumerate(keys):
-                cached = self.cache.get(key) if self.cache is not None else None
-                if cached is None:
-                    missing.append(index)
-                else:
-                    results[index][name] = cached
-            if missing:
-                crops = np.stack([align_face(images[i].pixels, landmarks[i], embedder.template) for i in missing])
-                vectors = embedder.embed(crops)
-                for index, vector in zip(missing, vectors):
-                    results[index][name] = vector
-                    if self.cache is not None:
-                        self.cache.put(keys[index], vector)
+        names = list(models or self.models)
+        if self.concurrent_models and len(names) > 1 and images:
+            outputs = list(_shared_pool().map(lambda name: self._embed_model(name, images, landmarks), names))
+        else:
+            outputs = [self._embed_model(name, images, landmarks) for name in names]
+        for name, vectors in zip(names, outputs, strict=True):
+            for index, vector in enumerate(vectors):
+                results[index][name] = vector
         return results
+
+    def _embed_model(
+        self, name: str, images: Sequence[LoadedImage], landmarks: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Every face's embedding by model ``name``: from the cache where present, the rest in one batch."""
+        embedder = self.embedder(name)
+        keys = [array_key(image.digest, embedder.version, points) for image, points in zip(images, landmarks)]
+        vectors: list[np.ndarray | None] = [self.cache.get(key) if self.cache is not None else None for key in keys]
+        missing = [index for index, vector in enumerate(vectors) if vector is None]
+        if missing:
+            crops = np.stack([align_face(images[i].pixels, landmarks[i], embedder.template) for i in missing])
+            for index, vector in zip(missing, embedder.embed(crops)):
+                vectors[index] = vector
+                if self.cache is not None:
+                    self.cache.put(keys[index], vector)
+        return vectors  # type: ignore[return-value]
 
     def embed_image(self, source: ImageSource, models: Sequence[str] | None = None) -> list[FaceEmbeddings]:
         """Every face in one image with its embeddings, largest face first."""

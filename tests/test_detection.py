@@ -96,3 +96,18 @@ def test_faces_filling_the_whole_picture_are_found_with_a_border(datasets):
     x, y, w, h = faces[0].box
     assert x >= -5 and y >= -5
     assert x + w <= image.shape[1] + 5 and y + h <= image.shape[0] + 5
+
+
+def test_compiled_networks_find_the_same_faces_as_mtcnn_itself(samples):
+    """The compiled-graph path must give mtcnn's own boxes, scores and landmarks (group, no-face, large photos)."""
+    compiled, eager = MTCNNDetector(), MTCNNDetector(compiled=False)
+    photos = group_photos(samples) + sorted((samples / "no-face").glob("*.jpg"))
+    photos += [samples / "people" / "obama" / "obama1.jpg", samples / "people" / "compreface_person_A" / "001_A.jpg"]
+    for photo in photos:
+        image = load_image(photo)
+        fast, reference = compiled.detect(image), eager.detect(image)
+        assert len(fast) == len(reference), photo.name
+        for a, b in zip(fast, reference, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=0.5)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.5)
+            assert abs(a.score - b.score) < 1e-4

@@ -38,6 +38,32 @@ def test_batch_embeddings_equal_one_at_a_time(pipeline, samples, name):
     assert embedder.embed(crops[:0]).shape == (0, embedder.dimension)
 
 
+def test_dlib_tensorflow_engine_gives_dlibs_own_descriptors(pipeline, samples):
+    """dlib's weights run in TensorFlow must reproduce dlib-bin's descriptors (stored galleries depend on them)."""
+    from faceprint.alignment import align_face
+    from faceprint.embedding.dlib_resnet import DlibEmbedder
+    from faceprint.imaging import load_image
+
+    image = load_image(samples / "group" / "compreface_016_8.jpg")
+    graph, reference = DlibEmbedder(), DlibEmbedder(engine="dlib")
+    crops = np.stack([align_face(image, f.landmarks, graph.template) for f in pipeline.detector.detect(image)])
+    assert len(crops) >= 8
+    np.testing.assert_allclose(graph.embed(crops), reference.embed(crops), atol=1e-5)
+    assert graph.version == reference.version
+    with pytest.raises(ValueError, match="engine"):
+        DlibEmbedder(engine="caffe")
+
+
+def test_dlib_weights_are_read_from_dlibs_model_file():
+    from faceprint.embedding.dlib_graph import read_dlib_weights
+    from faceprint.embedding.dlib_resnet import dlib_weights_path
+
+    weights = read_dlib_weights(dlib_weights_path())
+    assert len(weights.convolutions) == len(weights.affines) == 29
+    assert weights.convolutions[0][0].shape == (7, 7, 3, 32) and weights.projection.shape == (256, 128)
+    np.testing.assert_allclose(weights.mean_rgb, [122.782, 117.001, 104.298], atol=1e-3)
+
+
 def test_facenet_graph_is_rewritten_for_any_batch():
     graph = load_batchable_graph(facenet_graph_path())
     placeholder = next(node for node in graph.node if node.name == "input")

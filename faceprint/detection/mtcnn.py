@@ -28,6 +28,8 @@ class MTCNNDetector:
     max_side: int | None = 1280
     pad_misses: float = 0.25
     """Border (fraction of the longest side) for the second try on images where no face was found; 0 = none."""
+    compiled: bool = True
+    """Run the networks as compiled graphs (same faces, several times faster); False = mtcnn's own eager code."""
     name: str = "mtcnn"
 
     def __post_init__(self) -> None:
@@ -40,7 +42,10 @@ class MTCNNDetector:
                 tensorflow()
                 from mtcnn import MTCNN
 
-                self._model = MTCNN()
+                from faceprint.detection.mtcnn_graph import CompiledMTCNN
+
+                reference = MTCNN()
+                self._model = CompiledMTCNN(reference) if self.compiled else reference
         return self._model
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -73,12 +78,12 @@ class MTCNNDetector:
                 by_shape.setdefault(image.shape, []).append(index)
         model = self._load() if by_shape else None
         for indices in by_shape.values():
-            rows = model.detect_faces(
-                [images[i] for i in indices],
-                output_type="numpy",
-                box_format="xyxy",
-                min_face_size=min(self.min_face_size, _MTCNN_PYRAMID_MIN_FACE),
-            )
+            batch = [images[i] for i in indices]
+            pyramid_min_face = min(self.min_face_size, _MTCNN_PYRAMID_MIN_FACE)
+            if self.compiled:
+                rows = model.detect_faces(batch, min_face_size=pyramid_min_face)
+            else:
+                rows = model.detect_faces(batch, output_type="numpy", box_format="xyxy", min_face_size=pyramid_min_face)
             for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
                 index = indices[int(row[0])]
                 scale, dx, dy = placements[index]

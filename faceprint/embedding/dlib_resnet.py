@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint._tf import tensorflow
 from faceprint.alignment import AlignmentTemplate
 from faceprint.embedding.base import NetworkEmbedder, l2_normalise
 from faceprint.errors import ModelUnavailableError
@@ -32,21 +33,34 @@ def dlib_weights_path() -> Path:
 
 
 class DlibEmbedder(NetworkEmbedder):
-    """dlib ResNet (``dlib.face_recognition_model_v1``) on aligned 150x150 chips."""
+    """dlib ResNet on aligned 150x150 chips. ``engine="tensorflow"`` (default) runs dlib's weights as a TensorFlow
+    graph (``dlib_graph``: same descriptors up to float rounding, ~10x faster than the BLAS-less ``dlib-bin``);
+    ``engine="dlib"`` calls ``dlib.face_recognition_model_v1`` itself."""
 
     name = "dlib"
     dimension = 128
     template = DLIB_TEMPLATE
+    # Both engines give the same descriptors (max abs difference ~1e-7), so they share cached embeddings.
     base_version = "dlib-resnet-v1/t1"
 
-    def __init__(self, flip: bool = True, centre: np.ndarray | None = None) -> None:
+    def __init__(
+        self, flip: bool = True, centre: np.ndarray | None = None, engine: str = "tensorflow", batch_size: int = 32
+    ) -> None:
+        if engine not in ("tensorflow", "dlib"):
+            raise ValueError("engine must be 'tensorflow' or 'dlib'")
         super().__init__(flip, centre)
+        self.engine = engine
+        self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
 
     def _load(self):
         with self._lock:
-            if self._model is None:
+            if self._model is None and self.engine == "tensorflow":
+                from faceprint.embedding.dlib_graph import build_dlib_function, read_dlib_weights
+
+                self._model = build_dlib_function(read_dlib_weights(dlib_weights_path()))
+            elif self._model is None:
                 try:
                     import dlib
                 except ImportError:
@@ -56,5 +70,10 @@ class DlibEmbedder(NetworkEmbedder):
 
     def _embed_raw(self, faces: np.ndarray) -> np.ndarray:
         model = self._load()
+        if self.engine == "tensorflow":
+            tf = tensorflow()
+            batches = [faces[i : i + self.batch_size] for i in range(0, len(faces), self.batch_size)]
+            out = [model(tf.constant(np.ascontiguousarray(batch, dtype=np.uint8))).numpy() for batch in batches]
+            return l2_normalise(np.concatenate(out, axis=0))
         chips = [np.ascontiguousarray(face) for face in faces]
         return l2_normalise(np.asarray(model.compute_face_descriptor(chips), dtype=np.float32))

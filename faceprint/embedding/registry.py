@@ -63,7 +63,10 @@ def _dlib_spec() -> ModelSpec:
         title="dlib ResNet face descriptor v1",
         dimension=128,
         input_size=150,
-        source="PyPI face-recognition-models==0.3.0, file dlib_face_recognition_resnet_model_v1.dat; runtime dlib-bin",
+        source=(
+            "PyPI face-recognition-models==0.3.0, file dlib_face_recognition_resnet_model_v1.dat; "
+            "run in TensorFlow (dlib-bin as the reference engine)"
+        ),
         licence="CC0 1.0 (model, Davis King); Boost Software License (dlib)",
         published_lfw=0.9938,
         locate=dlib_resnet.dlib_weights_path,
