@@ -34,6 +34,30 @@ def timed(function: Callable[[], object], repeat: int, warmup: int = 2) -> dict:
     }
 
 
+def timed_interleaved(functions: dict[str, Callable[[], object]], repeat: int, warmup: int = 2) -> dict:
+    """Like ``timed`` for several variants, run in turn within each repetition so that load from other processes
+    hits them alike; adds each variant's median time relative to the first one's."""
+    for _ in range(warmup):
+        for function in functions.values():
+            function()
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeat):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            samples[name].append((time.perf_counter() - start) * 1000.0)
+    baseline = statistics.median(next(iter(samples.values())))
+    return {
+        name: {
+            "median_ms": round(statistics.median(values), 2),
+            "p95_ms": round(float(np.percentile(values, 95)), 2),
+            "runs": repeat,
+            "speedup_vs_first": round(baseline / statistics.median(values), 2),
+        }
+        for name, values in samples.items()
+    }
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far (Linux reports kilobytes)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)

@@ -1,8 +1,10 @@
 """Per-stage latency (decode, detect, align, embed per model) on a 640x480 one-face photo and a group photo,
 batch throughput on LFW images, and peak memory.
 
-Usage: .venv/bin/python benchmarks/stages.py [--repeat 20] [--batch-images 256]
-Writes benchmarks/results/stages.json and prints a table."""
+Usage: .venv/bin/python -m benchmarks.stages [--repeat 20] [--batch-images 256] [--compare]
+Writes benchmarks/results/stages.json and prints a table. ``--compare`` instead times the previous engines (mtcnn's
+eager code, dlib-bin) against the current ones (compiled MTCNN graphs, dlib's weights in TensorFlow) interleaved in
+one run, checks that they give the same faces and embeddings, and writes benchmarks/results/stages_compare.json."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import DATASETS, peak_memory_mb, photo_640x480, timed, write_result
+from benchmarks.common import DATASETS, peak_memory_mb, photo_640x480, timed, timed_interleaved, write_result
 from faceprint.alignment import align_face
+from faceprint.detection import MTCNNDetector
 from faceprint.embedding import DEFAULT_MODELS, get_embedder
+from faceprint.embedding.base import shipped_centres
+from faceprint.embedding.dlib_resnet import DlibEmbedder
 from faceprint.imaging import decode_bytes
 from faceprint.pipeline import FacePipeline
 
@@ -55,11 +60,58 @@ def throughput(pipeline: FacePipeline, count: int) -> dict:
     return {"images": len(images), "seconds": round(seconds, 2), "faces_per_second": round(len(images) / seconds, 2)}
 
 
+def previous_pipeline() -> FacePipeline:
+    """The engines before the performance work: mtcnn's eager code, dlib-bin, one model after the other (FaceNet
+    itself is unchanged)."""
+    dlib = DlibEmbedder(engine="dlib", centre=shipped_centres().get("dlib"))
+    return FacePipeline(detector=MTCNNDetector(compiled=False), embedders={"dlib": dlib}, concurrent_models=False)
+
+
+def compare(image: np.ndarray, repeat: int) -> dict:
+    """Previous vs current engines on one image, interleaved: detect, dlib embedding, end to end; and how far apart
+    their outputs are."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+    encoded = buffer.getvalue()
+    before, after = previous_pipeline(), FacePipeline()
+    faces_before, faces_after = before.detector.detect(image), after.detector.detect(image)
+    assert len(faces_before) == len(faces_after), "the two detectors disagree on the number of faces"
+    box_diff = max(
+        (float(np.max(np.abs(np.subtract(a.box, b.box)))) for a, b in zip(faces_before, faces_after)), default=0.0
+    )
+    dlib_before, dlib_after = before.embedder("dlib"), after.embedder("dlib")
+    crops = np.stack([align_face(image, f.landmarks, dlib_after.template) for f in faces_after])
+    vectors_before, vectors_after = before.embed_image(encoded), after.embed_image(encoded)
+    embedding_diff = max(
+        float(np.max(np.abs(a.vectors[m] - b.vectors[m])))
+        for a, b in zip(vectors_before, vectors_after)
+        for m in DEFAULT_MODELS
+    )
+    return {
+        "faces": len(faces_after),
+        "max_box_difference_px": round(box_diff, 6),
+        "max_embedding_difference": embedding_diff,
+        "detect": timed_interleaved(
+            {"eager mtcnn": lambda: before.detector.detect(image), "compiled": lambda: after.detector.detect(image)},
+            repeat,
+        ),
+        "embed_dlib": timed_interleaved(
+            {"dlib-bin": lambda: dlib_before.embed(crops), "tensorflow": lambda: dlib_after.embed(crops)}, repeat
+        ),
+        "end_to_end": timed_interleaved(
+            {"before": lambda: before.embed_image(encoded), "after": lambda: after.embed_image(encoded)}, repeat
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--batch-images", type=int, default=256)
+    parser.add_argument("--compare", action="store_true", help="previous vs current engines, interleaved")
     args = parser.parse_args()
+    if args.compare:
+        return main_compare(args.repeat)
     pipeline = FacePipeline()  # no cache: every stage really runs
     one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama1.jpg")
     from faceprint.imaging import load_image
@@ -80,6 +132,27 @@ def main() -> None:
                 print(f"  {key:16s} median {value['median_ms']:8.1f} ms   p95 {value['p95_ms']:8.1f} ms")
     print(f"batch: {results['batch']['faces_per_second']} faces/s over {results['batch']['images']} LFW images")
     print(f"peak memory: {results['peak_memory_mb']} MB   -> {path}")
+
+
+def main_compare(repeat: int) -> None:
+    from faceprint.imaging import load_image
+
+    one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama1.jpg")
+    group = load_image(DATASETS / "samples" / "group" / "compreface_015_6.jpg")
+    results = {"one_face_640x480": compare(one_face, repeat), "group_photo": compare(group, max(5, repeat // 3))}
+    path = write_result("stages_compare", results)
+    for label, row in results.items():
+        print(
+            f"{label} ({row['faces']} face(s)); max box difference {row['max_box_difference_px']} px, "
+            f"max embedding difference {row['max_embedding_difference']:.2e}"
+        )
+        for stage in ("detect", "embed_dlib", "end_to_end"):
+            for variant, timing in row[stage].items():
+                print(
+                    f"  {stage:11s} {variant:11s} median {timing['median_ms']:8.1f} ms p95 {timing['p95_ms']:8.1f} ms "
+                    f"x{timing['speedup_vs_first']}"
+                )
+    print(f"-> {path}")
 
 
 if __name__ == "__main__":
