@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     from faceprint.celebrity.cli import register as register_celebrity_commands
 
     register_celebrity_commands(sub, common)  # prepare, train, evaluate, celebrity
+    from faceprint.web.serve import register as register_serve_command
+
+    register_serve_command(sub, gallery)  # serve
     return parser
 
 

@@ -3,6 +3,7 @@ recognise people (open set: strangers are answered "unknown"), and to play celeb
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from PIL import Image
 
 from faceprint.alignment import align_face
 from faceprint.embedding import DEFAULT_MODELS
-from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError
+from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError, UnknownPhotoError
 from faceprint.gallery import Gallery, open_gallery
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
@@ -239,6 +240,43 @@ class FaceRecognizer:
             {"name": p.name, "photos": p.photos, "created": p.created.isoformat(), "updated": p.updated.isoformat()}
             for p in self.gallery.people()
         ]
+
+    def person(self, name: str) -> dict:
+        """One enrolled person (``UnknownPersonError`` if absent), in the form of ``people()`` plus
+        ``has_thumbnail``."""
+        person = self.gallery.person(name)
+        return {
+            "name": person.name,
+            "photos": person.photos,
+            "created": person.created.isoformat(),
+            "updated": person.updated.isoformat(),
+            "has_thumbnail": person.thumbnail is not None,
+        }
+
+    def photos(self, name: str) -> list[dict]:
+        """A person's enrolled photos, oldest first: id, when, quality measures (``UnknownPersonError``)."""
+        return [
+            {"photo_id": p.id, "created": p.created.isoformat(), "quality": p.quality, "has_image": p.has_image}
+            for p in self.gallery.photos(name)
+        ]
+
+    def thumbnail(self, name: str, photo_id: int | None = None) -> bytes | None:
+        """The JPEG face thumbnail of a person (that of their oldest photo with one) or of one of their photos;
+        None when there is none. ``UnknownPersonError`` / ``UnknownPhotoError`` for unknown ones."""
+        if photo_id is None:
+            return self.gallery.person(name).thumbnail
+        record = next((p for p in self.gallery.photos(name) if p.id == photo_id), None)
+        if record is None:
+            raise UnknownPhotoError(f"{name!r} has no photo with id {photo_id}")
+        direct = getattr(self.gallery, "photo_thumbnail", None)
+        if direct is not None:
+            return direct(name, photo_id)
+        # Stores without a per-photo accessor: scan the export stream for the photo (by person and content).
+        with contextlib.closing(self.gallery.dump()) as photos:
+            for photo in photos:
+                if photo.person == record.person and photo.content_hash == record.content_hash:
+                    return photo.thumbnail
+        return None
 
     def rename(self, old: str, new: str) -> None:
         self.gallery.rename(old, new)

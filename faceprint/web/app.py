@@ -1,0 +1,80 @@
+"""Flask app factory: configuration, the shared FaceRecognizer, blueprints, security and error handling."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from faceprint.recognizer import FaceRecognizer
+
+RECOGNIZER_EXTENSION = "faceprint.recognizer"
+INFERENCE_LOCK_EXTENSION = "faceprint.inference_lock"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides defaults and ``FACEPRINT_*`` environment settings; pass
+    ``RECOGNIZER`` (a FaceRecognizer) to share already-loaded models, e.g. across tests."""
+    from faceprint.web.api import api
+    from faceprint.web.errorhandlers import init_error_handlers
+    from faceprint.web.keys import load_keys
+    from faceprint.web.limits import init_limits
+    from faceprint.web.pages import pages
+    from faceprint.web.security import init_security
+    from faceprint.web.settings import load_settings
+    from faceprint.web.signin import auth
+    from faceprint.web.uploads import InMemoryRequest, check_body_size
+
+    app = Flask(__name__)
+    app.config.update(load_settings(config))
+    app.request_class = InMemoryRequest
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep the documented field order
+    keys = load_keys(app.config)
+    recognizer = app.config.get("RECOGNIZER") or FaceRecognizer(gallery=app.config.get("FACEPRINT_GALLERY"))
+    app.extensions[RECOGNIZER_EXTENSION] = recognizer
+    app.extensions[INFERENCE_LOCK_EXTENSION] = threading.Lock()
+    if app.config["FACEPRINT_TRUSTED_PROXIES"]:
+        hops = app.config["FACEPRINT_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    app.before_request(check_body_size)  # first: refuse a too-large body before anything reads it
+    init_error_handlers(app)
+    init_security(app, keys)
+    init_limits(app)
+    app.register_blueprint(pages)
+    app.register_blueprint(auth)
+    app.register_blueprint(api, url_prefix="/api/v1")
+    return app
+
+
+def get_recognizer() -> FaceRecognizer:
+    """The app's FaceRecognizer (models load once per process, on first use)."""
+    return current_app.extensions[RECOGNIZER_EXTENSION]
+
+
+@contextlib.contextmanager
+def inference() -> Iterator[None]:
+    """Serialise model inference within the app: the dlib network is not safe to call from several threads, and
+    each network already uses every core for one image."""
+    with current_app.extensions[INFERENCE_LOCK_EXTENSION]:
+        yield
+
+
+def warm_up(recognizer: FaceRecognizer, celebrity: bool = True) -> None:
+    """Load every model and run each once on a blank image, so that the first request is not slow."""
+    blank = np.full((240, 320, 3), 127, dtype=np.uint8)
+    recognizer.detect(blank)
+    pipeline = recognizer.pipeline
+    for name in recognizer.models:
+        embedder = pipeline.embedder(name)
+        size = int(embedder.template.size)
+        embedder.embed(np.full((1, size, size, 3), 127, dtype=np.uint8))
+    _ = recognizer.gallery.count()
+    if celebrity:
+        with contextlib.suppress(Exception):  # an installation without the celebrity model still serves the rest
+            recognizer.predict_celebrity(blank)

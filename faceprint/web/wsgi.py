@@ -1,0 +1,9 @@
+"""The app for any WSGI server (``faceprint.web.wsgi:app``), configured from ``FACEPRINT_*`` environment variables;
+the models are loaded and warmed up when the module is imported, before the server takes requests."""
+
+from __future__ import annotations
+
+from faceprint.web.app import RECOGNIZER_EXTENSION, create_app, warm_up
+
+app = create_app()
+warm_up(app.extensions[RECOGNIZER_EXTENSION])

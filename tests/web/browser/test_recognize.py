@@ -1,0 +1,78 @@
+"""Recognise page in a real browser: boxes and names on every face of an uploaded photo, "unknown" for strangers."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import enroll
+from playwright.sync_api import expect
+
+
+def test_group_photo_names_the_enrolled_person_and_not_the_other(page, samples, api, screenshot):
+    enroll(api, "Barack Obama", samples / "people" / "obama" / "obama.jpg", samples / "people" / "obama" / "obama1.jpg")
+    page.goto("/recognize")
+    page.get_by_label("Photo to recognise").set_input_files(samples / "group" / "obama_and_biden_2.jpg")
+
+    status = page.locator("#photo-status")
+    expect(status).to_contain_text("recognised", timeout=120_000)
+    boxes = page.locator("#photo-stage .face-box")
+    known = boxes.filter(has_text="Barack Obama")
+    expect(known).to_have_count(1)
+    expect(known).to_have_class(re.compile(r"\bface-known\b"))
+    assert known.get_attribute("data-label").endswith("%")
+    unknown = boxes.filter(has_text="unknown")
+    expect(unknown.first).to_be_visible()
+    assert boxes.count() == known.count() + unknown.count() >= 2
+    expect(status).to_contain_text(f"{boxes.count()} faces found, 1 recognised.")
+    # The text list says the same for screen readers.
+    expect(page.locator("#photo-faces li.known")).to_have_count(1)
+    expect(page.locator("#photo-faces li.known")).to_contain_text("Barack Obama, similarity")
+
+    # The box sits on Obama, the right-hand one of the two big faces in this photo.
+    picture = page.locator("#photo-image").bounding_box()
+    box = known.bounding_box()
+    centre = (box["x"] + box["width"] / 2 - picture["x"]) / picture["width"]
+    assert 0.5 < centre < 0.75, centre
+    screenshot(page.locator("section", has=page.locator("#photo-stage")), "recognize")
+
+
+def test_a_stranger_is_unknown(page, samples, api):
+    enroll(api, "Barack Obama", samples / "people" / "obama" / "obama.jpg")
+    page.goto("/recognize")
+    page.get_by_label("Photo to recognise").set_input_files(samples / "people" / "kit_harington" / "john1.jpeg")
+    expect(page.locator("#photo-status")).to_contain_text("1 face found, 0 recognised.", timeout=120_000)
+    boxes = page.locator("#photo-stage .face-box")
+    expect(boxes).to_have_count(1)
+    expect(boxes.first).to_have_class(re.compile(r"\bface-unknown\b"))
+    expect(boxes.first.locator(".face-label")).to_contain_text("unknown")
+    expect(page.locator("#photo-faces li")).to_contain_text("unknown. Closest enrolled person:")
+
+
+def test_errors_are_explained(page, samples, tmp_path):
+    page.goto("/recognize")
+    page.get_by_label("Photo to recognise").set_input_files(samples / "no-face" / "pilatus800.jpg")
+    expect(page.locator("#photo-status")).to_contain_text("No face found in this photo", timeout=120_000)
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    page.get_by_label("Photo to recognise").set_input_files(broken)
+    status = page.locator("#photo-status")
+    expect(status).to_have_attribute("data-kind", "error")
+    expect(status).not_to_contain_text("Traceback")
+    assert len(status.inner_text()) > 20
+
+    page.locator("summary", has_text="Threshold").click()
+    page.get_by_label("Match threshold (0 to 1)").fill("3")
+    page.get_by_label("Photo to recognise").set_input_files(samples / "people" / "obama" / "obama.jpg")
+    expect(status).to_have_text("The threshold must be a number from 0 to 1, or empty for the default.")
+
+
+def test_camera_unavailable_is_explained(page):
+    """Without a camera (and without permission) the page says what to do instead of failing silently."""
+    page.goto("/recognize")
+    page.get_by_role("button", name="Start camera").click()
+    status = page.locator("#camera-status")
+    expect(status).to_have_attribute("data-kind", "error")
+    expect(status).to_contain_text("camera")
+    expect(page.get_by_role("button", name="Start camera")).to_be_enabled()
+    expect(page.locator("#camera-stage")).to_be_hidden()
