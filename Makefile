@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-SAMPLES := $(or $(FACEPRINT_DATASETS),../shared/datasets)/samples
 
-.PHONY: setup run test lint benchmark clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: setup browser run test lint benchmark clean
 
 setup: $(STAMP)
 
@@ -16,14 +17,20 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Until the web app exists, the main job is a demonstration of the command line on sample photos.
-run: setup
-	$(BIN)/faceprint models list
-	$(BIN)/faceprint detect $(SAMPLES)/group/two_people_2.jpg
-	$(BIN)/faceprint verify $(SAMPLES)/people/obama/obama.jpg $(SAMPLES)/people/obama/obama2.jpg
-	$(BIN)/faceprint verify $(SAMPLES)/people/obama/obama.jpg $(SAMPLES)/people/biden/biden.jpg
+# The real-browser tests drive Debian's Chromium; install it when missing (needs root or passwordless sudo).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; \
+	  else echo "the browser tests need Debian's chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-test: setup
+# The main job: the web app on http://127.0.0.1:8000 with the shipped celebrity model and an SQLite gallery
+# in the per-user data directory (override with FACEPRINT_GALLERY=sqlite:///path.db or postgresql://...).
+run: setup
+	$(BIN)/faceprint serve --host 127.0.0.1 --port 8000
+
+test: setup browser
 	$(BIN)/ruff check faceprint tests tools benchmarks
 	$(BIN)/python -m pytest -n 2
 
