@@ -374,9 +374,12 @@ def bench_postgres(
 
     from faceprint.gallery.postgres import HNSW_EF_CONSTRUCTION, HNSW_M, PostgresGallery
 
-    # A benchmark server may use more memory than the test server: the HNSW graph must fit shared_buffers.
+    # A benchmark server may use more memory than the test server: the HNSW graph must fit shared_buffers, and
+    # maintenance_work_mem while it is built (about 2.7 kB per 512-d vector), or the build slows down many times.
+    memory = "2GB" if size <= 200_000 else "6GB"
     postgres_server.SERVER_OPTIONS = postgres_server.SERVER_OPTIONS.replace(
-        "shared_buffers=32MB", "shared_buffers=2GB -c maintenance_work_mem=2GB -c max_parallel_maintenance_workers=1"
+        "shared_buffers=32MB",
+        f"shared_buffers={memory} -c maintenance_work_mem={memory} -c max_parallel_maintenance_workers=1",
     )
     server = postgres_server.PostgresServer()
     server.start()
