@@ -45,3 +45,16 @@ def pipeline(array_cache):
     from faceprint.pipeline import FacePipeline
 
     return FacePipeline(cache=array_cache)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def networks_converted():
+    """Convert the default networks to ONNX (or find them converted) in the normal cache before any test points
+    FACEPRINT_CACHE_DIR elsewhere: every later load in this process reuses these sessions, and test workers that
+    start together wait for one conversion instead of each doing their own."""
+    from faceprint.detection import MTCNNDetector
+    from faceprint.embedding import DEFAULT_MODELS, get_embedder
+
+    MTCNNDetector()._load()
+    for name in DEFAULT_MODELS:
+        get_embedder(name)._load()

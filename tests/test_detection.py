@@ -98,9 +98,11 @@ def test_faces_filling_the_whole_picture_are_found_with_a_border(datasets):
     assert x + w <= image.shape[1] + 5 and y + h <= image.shape[0] + 5
 
 
-def test_compiled_networks_find_the_same_faces_as_mtcnn_itself(samples):
-    """The compiled-graph path must give mtcnn's own boxes, scores and landmarks (group, no-face, large photos)."""
-    compiled, eager = MTCNNDetector(), MTCNNDetector(compiled=False)
+@pytest.mark.parametrize("engine", ["onnxruntime", "tensorflow"])
+def test_compiled_networks_find_the_same_faces_as_mtcnn_itself(samples, engine):
+    """The compiled networks (in ONNX Runtime or TensorFlow) must give mtcnn's own boxes, scores and landmarks
+    (group, no-face, large photos)."""
+    compiled, eager = MTCNNDetector(engine=engine), MTCNNDetector(compiled=False)
     photos = group_photos(samples) + sorted((samples / "no-face").glob("*.jpg"))
     photos += [samples / "people" / "obama" / "obama1.jpg", samples / "people" / "compreface_person_A" / "001_A.jpg"]
     for photo in photos:

@@ -38,14 +38,16 @@ def test_batch_embeddings_equal_one_at_a_time(pipeline, samples, name):
     assert embedder.embed(crops[:0]).shape == (0, embedder.dimension)
 
 
-def test_dlib_tensorflow_engine_gives_dlibs_own_descriptors(pipeline, samples):
-    """dlib's weights run in TensorFlow must reproduce dlib-bin's descriptors (stored galleries depend on them)."""
+@pytest.mark.parametrize("engine", ["onnxruntime", "tensorflow"])
+def test_dlib_graph_gives_dlibs_own_descriptors(pipeline, samples, engine):
+    """dlib's weights run as a graph (ONNX Runtime or TensorFlow) must reproduce dlib-bin's descriptors (stored
+    galleries depend on them)."""
     from faceprint.alignment import align_face
     from faceprint.embedding.dlib_resnet import DlibEmbedder
     from faceprint.imaging import load_image
 
     image = load_image(samples / "group" / "compreface_016_8.jpg")
-    graph, reference = DlibEmbedder(), DlibEmbedder(engine="dlib")
+    graph, reference = DlibEmbedder(engine=engine), DlibEmbedder(engine="dlib")
     crops = np.stack([align_face(image, f.landmarks, graph.template) for f in pipeline.detector.detect(image)])
     assert len(crops) >= 8
     np.testing.assert_allclose(graph.embed(crops), reference.embed(crops), atol=1e-5)

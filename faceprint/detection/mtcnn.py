@@ -30,6 +30,9 @@ class MTCNNDetector:
     """Border (fraction of the longest side) for the second try on images where no face was found; 0 = none."""
     compiled: bool = True
     """Run the networks as compiled graphs (same faces, several times faster); False = mtcnn's own eager code."""
+    engine: str | None = None
+    """What runs the compiled networks: ``onnxruntime`` or ``tensorflow``; None = ``$FACEPRINT_ENGINE`` or
+    ``onnxruntime``. Same faces up to float rounding."""
     name: str = "mtcnn"
 
     def __post_init__(self) -> None:
@@ -45,7 +48,7 @@ class MTCNNDetector:
                 from faceprint.detection.mtcnn_graph import CompiledMTCNN
 
                 reference = MTCNN()
-                self._model = CompiledMTCNN(reference) if self.compiled else reference
+                self._model = CompiledMTCNN(reference, self.engine) if self.compiled else reference
         return self._model
 
     def detect(self, image: np.ndarray) -> list[Face]:

@@ -127,13 +127,7 @@ def build_dlib_function(weights: DlibWeights):
     a down-sampling block's shortcut is a 2x2 average pool, and the residual sum zero-fills the smaller operand
     (fewer channels, or one row and column fewer) from the top left, as dlib's ``add_prev`` does."""
     tf = tensorflow()
-    convs = iter([(tf.constant(k), tf.constant(b), s) for k, b, s in weights.convolutions])
-    affines = iter([(tf.constant(g), tf.constant(b)) for g, b in weights.affines])
-    mean = tf.constant(weights.mean_rgb)
-    projection = tf.constant(weights.projection)
-    stem = (next(convs), next(affines))
     kinds = [kind for _, down, plain in STAGES for kind in ["down"] * down + ["plain"] * plain]
-    blocks = [(kind, (next(convs), next(affines)), (next(convs), next(affines))) for kind in kinds]
 
     def add_zero_filled(a, b):
         # Rows, columns and channels are static here (the input is always 150x150), so the padding is constant.
@@ -147,14 +141,20 @@ def build_dlib_function(weights: DlibWeights):
 
     @tf.function(input_signature=[tf.TensorSpec([None, 150, 150, 3], tf.uint8)])
     def describe(chips):
-        x = (tf.cast(chips, tf.float32) - mean) / 256.0
+        # The weights become constants of the traced graph (not captured tensors), so the graph is self-contained
+        # and converts to ONNX as it stands.
+        convs = iter([(tf.constant(k), tf.constant(b), s) for k, b, s in weights.convolutions])
+        affines = iter([(tf.constant(g), tf.constant(b)) for g, b in weights.affines])
+        stem = (next(convs), next(affines))
+        blocks = [(kind, (next(convs), next(affines)), (next(convs), next(affines))) for kind in kinds]
+        x = (tf.cast(chips, tf.float32) - tf.constant(weights.mean_rgb)) / 256.0
         x = _conv_affine(tf, x, *stem, relu=True)  # the stem: 7x7 stride-2 convolution, then a 3x3 stride-2 max pool
         x = tf.nn.max_pool2d(x, 3, 2, "VALID")
         for kind, first, second in blocks:
             y = _conv_affine(tf, _conv_affine(tf, x, *first, relu=True), *second, relu=False)
             shortcut = tf.nn.avg_pool2d(x, 2, 2, "VALID") if kind == "down" else x
             x = tf.nn.relu(add_zero_filled(y, shortcut))
-        return tf.reduce_mean(x, axis=[1, 2]) @ projection
+        return tf.reduce_mean(x, axis=[1, 2]) @ tf.constant(weights.projection)
 
     return describe
 
@@ -166,3 +166,15 @@ def _conv_affine(tf, x, conv, affine, relu: bool):
     x = tf.nn.conv2d(x, kernel, stride, "SAME" if stride == 1 else "VALID") + bias
     x = x * scale + shift
     return tf.nn.relu(x) if relu else x
+
+
+def dlib_onnx(path: Path):
+    """The ONNX Runtime session of the graph ``build_dlib_function`` builds (converted once per machine, cached)."""
+    from faceprint.onnx_engine import files_digest, onnx_network, tf_function_to_onnx
+
+    def convert() -> bytes:
+        tf = tensorflow()
+        function = build_dlib_function(read_dlib_weights(path))
+        return tf_function_to_onnx(function, [tf.TensorSpec([None, 150, 150, 3], tf.uint8)])
+
+    return onnx_network("dlib-resnet", files_digest([path], Path(__file__).read_text()), convert)
