@@ -1,10 +1,12 @@
 """Per-stage latency (decode, detect, align, embed per model) on a 640x480 one-face photo and a group photo,
 batch throughput on LFW images, and peak memory.
 
-Usage: .venv/bin/python -m benchmarks.stages [--repeat 20] [--batch-images 256] [--compare]
-Writes benchmarks/results/stages.json and prints a table. ``--compare`` instead times the previous engines (mtcnn's
-eager code, dlib-bin) against the current ones (compiled MTCNN graphs, dlib's weights in TensorFlow) interleaved in
-one run, checks that they give the same faces and embeddings, and writes benchmarks/results/stages_compare.json."""
+Usage: .venv/bin/python -m benchmarks.stages [--repeat 20] [--batch-images 256] [--compare previous|tensorflow]
+Writes benchmarks/results/stages.json and prints a table. ``--compare`` instead times other engines against the
+current ones (MTCNN, FaceNet and dlib's ResNet in ONNX Runtime) interleaved in one run, checks that they give the
+same faces and embeddings, and writes benchmarks/results/stages_compare_<other>.json: ``previous`` = the engines
+before the performance work (mtcnn's eager code, dlib-bin, models one after the other), ``tensorflow`` = the same
+graphs run by TensorFlow (``FACEPRINT_ENGINE=tensorflow``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from faceprint.detection import MTCNNDetector
 from faceprint.embedding import DEFAULT_MODELS, get_embedder
 from faceprint.embedding.base import shipped_centres
 from faceprint.embedding.dlib_resnet import DlibEmbedder
+from faceprint.embedding.facenet import FaceNetEmbedder
 from faceprint.imaging import decode_bytes
 from faceprint.pipeline import FacePipeline
 
@@ -60,58 +63,66 @@ def throughput(pipeline: FacePipeline, count: int) -> dict:
     return {"images": len(images), "seconds": round(seconds, 2), "faces_per_second": round(len(images) / seconds, 2)}
 
 
-def previous_pipeline() -> FacePipeline:
-    """The engines before the performance work: mtcnn's eager code, dlib-bin, one model after the other (FaceNet
-    itself is unchanged)."""
-    dlib = DlibEmbedder(engine="dlib", centre=shipped_centres().get("dlib"))
-    return FacePipeline(detector=MTCNNDetector(compiled=False), embedders={"dlib": dlib}, concurrent_models=False)
+def other_pipeline(kind: str) -> FacePipeline:
+    """``previous``: the engines before the performance work (mtcnn's eager code, dlib-bin, FaceNet in TensorFlow,
+    one model after the other). ``tensorflow``: today's pipeline with every network run by TensorFlow."""
+    centres = shipped_centres()
+    facenet = FaceNetEmbedder(engine="tensorflow", centre=centres.get("facenet"))
+    if kind == "previous":
+        embedders = {"facenet": facenet, "dlib": DlibEmbedder(engine="dlib", centre=centres.get("dlib"))}
+        return FacePipeline(detector=MTCNNDetector(compiled=False), embedders=embedders, concurrent_models=False)
+    embedders = {"facenet": facenet, "dlib": DlibEmbedder(engine="tensorflow", centre=centres.get("dlib"))}
+    return FacePipeline(detector=MTCNNDetector(engine="tensorflow"), embedders=embedders)
 
 
-def compare(image: np.ndarray, repeat: int) -> dict:
-    """Previous vs current engines on one image, interleaved: detect, dlib embedding, end to end; and how far apart
-    their outputs are."""
+def compare(image: np.ndarray, repeat: int, kind: str) -> dict:
+    """Another pipeline vs the current one on one image, interleaved: detect, each model's embedding, end to end;
+    and how far apart their outputs are."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=90)
     encoded = buffer.getvalue()
-    before, after = previous_pipeline(), FacePipeline()
+    before, after = other_pipeline(kind), FacePipeline()
     faces_before, faces_after = before.detector.detect(image), after.detector.detect(image)
     assert len(faces_before) == len(faces_after), "the two detectors disagree on the number of faces"
     box_diff = max(
         (float(np.max(np.abs(np.subtract(a.box, b.box)))) for a, b in zip(faces_before, faces_after)), default=0.0
     )
-    dlib_before, dlib_after = before.embedder("dlib"), after.embedder("dlib")
-    crops = np.stack([align_face(image, f.landmarks, dlib_after.template) for f in faces_after])
     vectors_before, vectors_after = before.embed_image(encoded), after.embed_image(encoded)
     embedding_diff = max(
         float(np.max(np.abs(a.vectors[m] - b.vectors[m])))
         for a, b in zip(vectors_before, vectors_after)
         for m in DEFAULT_MODELS
     )
-    return {
+    result = {
         "faces": len(faces_after),
         "max_box_difference_px": round(box_diff, 6),
         "max_embedding_difference": embedding_diff,
         "detect": timed_interleaved(
-            {"eager mtcnn": lambda: before.detector.detect(image), "compiled": lambda: after.detector.detect(image)},
-            repeat,
-        ),
-        "embed_dlib": timed_interleaved(
-            {"dlib-bin": lambda: dlib_before.embed(crops), "tensorflow": lambda: dlib_after.embed(crops)}, repeat
-        ),
-        "end_to_end": timed_interleaved(
-            {"before": lambda: before.embed_image(encoded), "after": lambda: after.embed_image(encoded)}, repeat
+            {kind: lambda: before.detector.detect(image), "current": lambda: after.detector.detect(image)}, repeat
         ),
     }
+    for name in DEFAULT_MODELS:
+        old, new = before.embedder(name), after.embedder(name)
+        crops = np.stack([align_face(image, f.landmarks, new.template) for f in faces_after])
+        result[f"embed_{name}"] = timed_interleaved(
+            {kind: lambda e=old, c=crops: e.embed(c), "current": lambda e=new, c=crops: e.embed(c)}, repeat
+        )
+    result["end_to_end"] = timed_interleaved(
+        {kind: lambda: before.embed_image(encoded), "current": lambda: after.embed_image(encoded)}, repeat
+    )
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--batch-images", type=int, default=256)
-    parser.add_argument("--compare", action="store_true", help="previous vs current engines, interleaved")
+    parser.add_argument(
+        "--compare", choices=("previous", "tensorflow"), help="other engines vs the current ones, interleaved"
+    )
     args = parser.parse_args()
     if args.compare:
-        return main_compare(args.repeat)
+        return main_compare(args.repeat, args.compare)
     pipeline = FacePipeline()  # no cache: every stage really runs
     one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama1.jpg")
     from faceprint.imaging import load_image
@@ -134,22 +145,25 @@ def main() -> None:
     print(f"peak memory: {results['peak_memory_mb']} MB   -> {path}")
 
 
-def main_compare(repeat: int) -> None:
+def main_compare(repeat: int, kind: str) -> None:
     from faceprint.imaging import load_image
 
     one_face = photo_640x480(DATASETS / "samples" / "people" / "obama" / "obama1.jpg")
     group = load_image(DATASETS / "samples" / "group" / "compreface_015_6.jpg")
-    results = {"one_face_640x480": compare(one_face, repeat), "group_photo": compare(group, max(5, repeat // 3))}
-    path = write_result("stages_compare", results)
+    results = {
+        "one_face_640x480": compare(one_face, repeat, kind),
+        "group_photo": compare(group, max(5, repeat // 3), kind),
+    }
+    path = write_result(f"stages_compare_{kind}", results)
     for label, row in results.items():
         print(
             f"{label} ({row['faces']} face(s)); max box difference {row['max_box_difference_px']} px, "
             f"max embedding difference {row['max_embedding_difference']:.2e}"
         )
-        for stage in ("detect", "embed_dlib", "end_to_end"):
+        for stage in ("detect", *(f"embed_{name}" for name in DEFAULT_MODELS), "end_to_end"):
             for variant, timing in row[stage].items():
                 print(
-                    f"  {stage:11s} {variant:11s} median {timing['median_ms']:8.1f} ms p95 {timing['p95_ms']:8.1f} ms "
+                    f"  {stage:13s} {variant:10s} median {timing['median_ms']:8.1f} ms p95 {timing['p95_ms']:8.1f} ms "
                     f"x{timing['speedup_vs_first']}"
                 )
     print(f"-> {path}")
