@@ -86,7 +86,7 @@ def converted_model(name: str, digest: str, convert: Callable[[], bytes]) -> Pat
     with _exclusive(folder / f"{name}.lock"):
         if path.is_file():  # another process converted it while we waited
             return path
-        log.warning("converting %s to ONNX once for this machine (cached in %s)", name, folder)
+        log.warning("preparing %s once for this machine (cached in %s)", name, folder)
         data = convert()
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".tmp", delete=False) as handle:
             handle.write(data)
@@ -94,24 +94,33 @@ def converted_model(name: str, digest: str, convert: Callable[[], bytes]) -> Pat
     return path
 
 
-def tf_function_to_onnx(function, input_signature) -> bytes:
-    """Serialised ONNX model of a ``tf.function`` whose weights are constants of its graph."""
-    import tf2onnx
+_conversion_lock = threading.Lock()
 
+
+@contextlib.contextmanager
+def _deterministic_names():
+    """One conversion at a time, with tf2onnx's name counter reset: the names it gives the tensors it inserts
+    come from a process-wide counter, and the shipped 8-bit ranges are keyed by tensor name, so a network must
+    convert to the same names whatever was converted before it in the process."""
     from faceprint._tf import _stderr_silenced
 
-    with _stderr_silenced():
+    with _conversion_lock, _stderr_silenced():
+        import tf2onnx.convert  # import everything first: importing may draw names from the counter too
+
+        tf2onnx.utils.INTERNAL_NAME = 1
+        yield tf2onnx
+
+
+def tf_function_to_onnx(function, input_signature) -> bytes:
+    """Serialised ONNX model of a ``tf.function`` whose weights are constants of its graph."""
+    with _deterministic_names() as tf2onnx:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=input_signature, opset=OPSET)
     return proto.SerializeToString()
 
 
 def graph_def_to_onnx(graph_def, inputs: list[str], outputs: list[str]) -> bytes:
     """Serialised ONNX model of a frozen TensorFlow ``GraphDef``."""
-    import tf2onnx
-
-    from faceprint._tf import _stderr_silenced
-
-    with _stderr_silenced():
+    with _deterministic_names() as tf2onnx:
         proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=OPSET)
     return proto.SerializeToString()
 
@@ -144,8 +153,37 @@ _sessions_lock = threading.Lock()
 
 def onnx_network(name: str, digest: str, convert: Callable[[], bytes]) -> OnnxNetwork:
     """The process-wide session of network ``name`` (converted and cached on first use)."""
-    path = converted_model(name, digest, convert)
+    return shared_network(converted_model(name, digest, convert))
+
+
+def shared_network(path: Path) -> OnnxNetwork:
+    """The process-wide session of the ONNX file ``path``."""
     with _sessions_lock:
         if path not in _sessions:
             _sessions[path] = OnnxNetwork(path)
         return _sessions[path]
+
+
+def quantize_int8(model: Path, ranges: Path, reader=None) -> bytes:
+    """Serialised 8-bit version of the ONNX ``model``: weights int8 per output channel, activations uint8 with the
+    ranges in the calibration file ``ranges`` (ONNX Runtime's static QDQ quantisation, which uses VNNI/AVX-512
+    integer instructions where the CPU has them). With a calibration ``reader`` the ranges are measured first and
+    written to ``ranges``; without one they are read from it."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="faceprint-quantize-") as folder:
+        prepared, quantized = Path(folder) / "prepared.onnx", Path(folder) / "quantized.onnx"
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            calibration_cache_path=str(ranges),
+        )
+        return quantized.read_bytes()

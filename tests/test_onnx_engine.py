@@ -69,9 +69,14 @@ def test_engine_is_chosen_by_argument_or_environment(monkeypatch):
         default_engine()
     with pytest.raises(ValueError, match="engine"):
         FaceNetEmbedder(engine="caffe")
+    monkeypatch.delenv("FACEPRINT_ENGINE")
+    assert FaceNetEmbedder().precision == "int8"
+    assert FaceNetEmbedder(engine="tensorflow").precision == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        FaceNetEmbedder(engine="tensorflow", precision="int8")
 
 
-def test_facenet_engines_give_the_same_embeddings(pipeline, samples):
+def test_facenet_engines_give_the_same_float32_embeddings(pipeline, samples):
     """Cached embeddings and stored galleries are shared by both engines, so they must agree to float rounding."""
     from faceprint.alignment import align_face
     from faceprint.embedding.base import shipped_centres
@@ -79,11 +84,52 @@ def test_facenet_engines_give_the_same_embeddings(pipeline, samples):
 
     image = load_image(samples / "group" / "compreface_000_5.jpg")
     centre = shipped_centres()["facenet"]
-    onnx, tensorflow = (
-        FaceNetEmbedder(centre=centre, engine="onnxruntime"),
-        FaceNetEmbedder(centre=centre, engine="tensorflow"),
-    )
+    onnx = FaceNetEmbedder(centre=centre, engine="onnxruntime", precision="float32")
+    tensorflow = FaceNetEmbedder(centre=centre, engine="tensorflow")
     crops = np.stack([align_face(image, f.landmarks, onnx.template) for f in pipeline.detector.detect(image)])
     assert len(crops) == 5
     np.testing.assert_allclose(onnx.embed(crops), tensorflow.embed(crops), atol=1e-5)
     assert onnx.version == tensorflow.version
+
+
+def test_8_bit_facenet_stays_close_to_float32(pipeline, samples):
+    """The default 8-bit FaceNet (quantised from the shipped activation ranges) must embed every face almost as
+    float32 does, and still tell the faces of a group photo apart; it is cached under its own version."""
+    from faceprint.alignment import align_face
+    from faceprint.embedding.base import shipped_centres
+    from faceprint.imaging import load_image
+
+    image = load_image(samples / "group" / "compreface_016_8.jpg")
+    centre = shipped_centres()["facenet"]
+    int8, float32 = FaceNetEmbedder(centre=centre), FaceNetEmbedder(centre=centre, precision="float32")
+    assert int8.precision == "int8" and int8.version != float32.version
+    crops = np.stack([align_face(image, f.landmarks, int8.template) for f in pipeline.detector.detect(image)])
+    assert len(crops) >= 8
+    a, b = int8.embed(crops), float32.embed(crops)
+    agreement = np.sum(a * b, axis=1)
+    assert agreement.min() > 0.99, agreement
+    similarity = a @ a.T
+    assert np.all(np.argmax(a @ b.T, axis=1) == np.arange(len(crops)))  # each face is nearest its float32 self
+    assert similarity[~np.eye(len(crops), dtype=bool)].max() < 0.9  # different people stay different
+
+
+def test_conversion_names_tensors_the_same_way_every_time(affine_function):
+    """The shipped 8-bit ranges are keyed by tensor name, so names must not depend on earlier conversions."""
+    import onnx
+
+    from faceprint._tf import tensorflow
+
+    tf = tensorflow()
+    affine, spec, _ = affine_function
+    # tf2onnx splits Rsqrt and names the new tensor from its process-wide counter.
+    normalised = tf.function(lambda x: tf.math.rsqrt(tf.nn.l2_normalize(x, 1) + 2.0), input_signature=[spec])
+
+    def names() -> list[str]:
+        model = onnx.load_from_string(tf_function_to_onnx(normalised, [spec]))
+        return [name for node in model.graph.node for name in node.output]
+
+    first = names()
+    assert any("__" in name for name in first), "the check needs a tensor named from tf2onnx's counter"
+    tf_function_to_onnx(affine, [spec])  # other conversions in between
+    tf_function_to_onnx(normalised, [spec])
+    assert names() == first
