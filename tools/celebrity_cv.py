@@ -37,7 +37,15 @@ def main(data: Path) -> dict:
     classes = len(labels)
     x = embed_crops(FacePipeline(cache=ArrayCache()), dataset, rows, MEMBERS, progress=True)
     config = TrainConfig()
-    names = ("logistic facenet", "logistic dlib", "soft vote", "logistic concatenated", "stacking", "stacking small")
+    names = (
+        "logistic facenet",
+        "logistic dlib",
+        "soft vote",
+        "logistic concatenated",
+        "stacking",
+        "stacking 64 hidden",
+        "stacking 16 hidden",
+    )
     predictions = {name: np.zeros((len(y), classes)) for name in names}
     concatenated = np.concatenate([x[m] for m in MEMBERS], axis=1)
     base = np.tile(np.eye(classes), (len(MEMBERS), 1)) / len(MEMBERS)
@@ -60,7 +68,8 @@ def main(data: Path) -> dict:
         stop = np.isin(groups[train], rng.choice(train_groups, int(0.15 * len(train_groups)), replace=False))
         for name, hidden, l2, dropout in (
             ("stacking", config.meta_hidden, config.meta_l2, config.meta_dropout),
-            ("stacking small", 16, 1e-2, 0.5),
+            ("stacking 64 hidden", 64, 1e-3, 0.3),
+            ("stacking 16 hidden", 16, 1e-2, 0.5),
         ):
             network, _ = train_network(
                 features[~stop], y[train][~stop], features[stop], y[train][stop], classes, hidden, l2, dropout, config,
@@ -74,6 +83,7 @@ def main(data: Path) -> dict:
             "errors": int((p.argmax(1) != y).sum()),
             "accuracy": round(float((p.argmax(1) == y).mean()), 4),
             "log_loss": round(float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean()), 4),
+            "wrong": [str(rows.at[i, "source"]) for i in np.flatnonzero(p.argmax(1) != y)],
         }
         for name, p in predictions.items()
     }

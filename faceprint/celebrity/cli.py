@@ -71,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         folds=args.folds,
         epochs=args.epochs,
         balance=args.balance,
+        select=args.select,
         models=None if args.model in (None, "", "all") else resolve_models(args.model),
     )
     result = train_model(
@@ -87,7 +88,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_json(
             {
                 key: card[key]
-                for key in ("chosen", "kind", "members", "temperature", "imbalance", "validation", "timings")
+                for key in (
+                    "chosen",
+                    "kind",
+                    "members",
+                    "temperature",
+                    "imbalance",
+                    "selection",
+                    "validation",
+                    "cross_validation",
+                    "timings",
+                )
+                if key in card
             }
         )
     else:
@@ -101,6 +113,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{name:22s} {row['accuracy']:8.4f} {row['macro_f1']:8.4f} {row['log_loss']:8.4f} "
                 f"{row['temperature']:6.3f} {row['calibrated_log_loss']:8.4f} {row['calibrated_ece']:8.4f}{mark}"
             )
+        if "cross_validation" in card:
+            print(f"\n{'candidate':22s} {'CV errors':>9s} {'accuracy':>8s} {'macro F1':>8s} {'cal. LL':>8s}")
+            for name, row in card["cross_validation"].items():
+                mark = "  <- kept" if name == card["chosen"] else ""
+                print(
+                    f"{name:22s} {row['errors']:9d} {row['accuracy']:8.4f} {row['macro_f1']:8.4f} "
+                    f"{row['calibrated_log_loss']:8.4f}{mark}"
+                )
         print(f"imbalance handling kept: {card['imbalance']['chosen']}")
         timings = card["timings"]
         print(
@@ -227,6 +247,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         choices=BALANCE_CHOICES,
         default="auto",
         help="class imbalance: class weights and/or augmented images; auto (default) keeps what helps on validation",
+    )
+    p.add_argument(
+        "--select",
+        choices=("validation", "cv"),
+        default="validation",
+        help="choose the candidate on the validation split (default, fast) or by pooled 5-fold cross-validation over "
+        "training and validation images (slower, far less noisy; the shipped model's choice)",
     )
     p.set_defaults(func=cmd_train)
 

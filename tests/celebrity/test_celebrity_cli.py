@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from faceprint.celebrity.model import CelebrityModel, shipped_model_dir
+from faceprint.celebrity.training import select_best
 from faceprint.cli import main
 
 
@@ -31,6 +32,8 @@ def test_shipped_model_loads_small_and_complete():
     assert set(model.members) <= {"facenet", "dlib"}
     card = model.card
     assert card["validation"] and card["command"].startswith("faceprint train")
+    chosen_on = card["cross_validation"] if card.get("selection") == "cv" else card["validation"]
+    assert card["chosen"] == select_best(chosen_on) and card["kind"] == model.kind
     dims = {"facenet": 512, "dlib": 128}
     vectors = {name: np.ones((2, dims[name]), np.float32) / np.sqrt(dims[name]) for name in model.members}
     probabilities = model.predict(vectors)

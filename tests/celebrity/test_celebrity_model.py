@@ -16,7 +16,14 @@ from faceprint.celebrity.evaluation import REPORT_FILES, classification_metrics
 from faceprint.celebrity.faces import locate_faces
 from faceprint.celebrity.model import CelebrityModel, softmax
 from faceprint.celebrity.predict import evaluate_collection
-from faceprint.celebrity.training import class_weights, embed_crops, fit_temperature, train_model
+from faceprint.celebrity.training import (
+    TrainConfig,
+    class_weights,
+    embed_crops,
+    fit_temperature,
+    select_best,
+    train_model,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +100,21 @@ def test_evaluate_writes_every_file_and_numbers_agree_with_sklearn(trained, prep
     top3 = np.mean([model.labels.index(t) in r for t, r in zip(y_true, ranks)])
     assert metrics["top3_accuracy"] == pytest.approx(top3)
     assert "macro avg" in (report / "classification_report.txt").read_text()
+
+
+def test_selection_by_pooled_cross_validation(prepared, pipeline, tmp_path):
+    config = TrainConfig(seed=1, folds=2, epochs=40, patience=5, select="cv")
+    card = train_model(prepared[0], tmp_path / "model", pipeline, config, progress=False).card
+    table = card["cross_validation"]
+    assert card["selection"] == "cv" and set(table) == set(card["validation"])
+    dataset = PreparedDataset.load(prepared[0])
+    pooled = len(dataset.rows("train", ("ok",))) + len(dataset.rows("validation", ("ok",)))
+    for name, row in table.items():
+        assert row["images"] == pooled, name  # every original face scored once, by a model that never saw it
+        assert row["errors"] == round((1 - row["accuracy"]) * pooled), name
+    assert table["logistic:dlib"]["accuracy"] >= 0.8 and table["stacking"]["accuracy"] >= 0.8
+    assert card["chosen"] == select_best(table)
+    assert "pooled cross-validation" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
 
 
 def test_metrics_match_sklearn_on_synthetic_predictions():
