@@ -84,8 +84,9 @@ class FacePipeline:
         return LoadedImage(name, decode_bytes(data, name, self.limits), content_hash(data))
 
     def _detector_key(self) -> str:
-        settings = (getattr(self.detector, key, "") for key in ("min_face_size", "min_score", "max_side", "pad_misses"))
-        return f"detect/{self.detector.name}/{'/'.join(map(str, settings))}/v1"
+        keys = ("runtime", "min_face_size", "min_score", "max_side", "pad_misses")
+        settings = (getattr(self.detector, key, "") for key in keys)
+        return f"detect/{self.detector.name}/{'/'.join(map(str, settings))}/v2"
 
     def detect(self, image: LoadedImage) -> list[Face]:
         """Every face in the image, largest first (cached by content)."""

@@ -39,6 +39,16 @@ class MTCNNDetector:
         self._model = None
         self._lock = threading.Lock()
 
+    @property
+    def runtime(self) -> str:
+        """What computes the networks ('onnxruntime', 'tensorflow' or 'eager'). Part of the detection cache key:
+        runtimes agree only up to float rounding, and a cache must not mix them (re-runs stay reproducible)."""
+        if not self.compiled:
+            return "eager"
+        from faceprint.onnx_engine import default_engine
+
+        return self.engine or default_engine()
+
     def _load(self):
         with self._lock:
             if self._model is None:
