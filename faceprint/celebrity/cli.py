@@ -203,7 +203,7 @@ def _fraction_triple(values: list[str]) -> list[float]:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the celebrity commands to the ``faceprint`` parser."""
     from faceprint.celebrity.dataset import AUGMENTATIONS, NEAR_DUPLICATE_BITS, SPLITS
-    from faceprint.celebrity.training import BALANCE_CHOICES
+    from faceprint.celebrity.training import BALANCE_CHOICES, SELECT_CHOICES
 
     p = sub.add_parser(
         "prepare",
@@ -250,7 +250,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--select",
-        choices=("validation", "cv"),
+        choices=SELECT_CHOICES,
         default="validation",
         help="choose the candidate on the validation split (default, fast) or by pooled 5-fold cross-validation over "
         "training and validation images (slower, far less noisy; the shipped model's choice)",

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 TEMPERATURE_PRIOR_SIGMA = 1.0
 BALANCE_CHOICES = ("auto", "none", "weights", "augment", "augment+weights")
+SELECT_CHOICES = ("validation", "cv")
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def cross_validate(
     members: Sequence[str],
     labels: list[str],
     config: TrainConfig,
+    class_weighted: bool = False,
     outer_folds: int = 5,
     stop_fraction: float = 0.15,
     progress: bool = True,
@@ -329,12 +331,12 @@ def cross_validate(
     """Pooled cross-validation of every candidate: ``outer_folds`` folds over the duplicate groups; in each, every
     candidate (stack included, with its own inner out-of-fold level 0) is refitted on the other folds, its Keras
     networks early-stopped on ``stop_fraction`` of their groups, and predicts the held-out fold. Rows where
-    ``scored`` is False (augmented copies) are trained on but never scored. Returns, per candidate, errors,
+    ``scored`` is False (augmented copies) are trained on but never scored; with ``class_weighted`` every fold's
+    fits weight the classes alike, as the final model's do. Returns, per candidate, errors,
     accuracy, macro F1, log loss, and the log loss after one temperature fitted on all out-of-fold logits."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     classes = len(labels)
-    balanced = config.balance.endswith("weights")
     logits: dict[str, np.ndarray] = {}
     splitter = StratifiedGroupKFold(
         n_splits=_fold_count(y, groups, outer_folds), shuffle=True, random_state=config.seed
@@ -345,7 +347,7 @@ def cross_validate(
         fit_groups = np.unique(groups[fit_rows])
         stop = np.isin(groups[fit_rows], rng.choice(fit_groups, int(stop_fraction * len(fit_groups)), replace=False))
         learn, early = fit_rows[~stop], fit_rows[stop]
-        weights = class_weights(y[learn], classes) if balanced else None
+        weights = class_weights(y[learn], classes) if class_weighted else None
         candidates = fit_candidates(
             {name: x[name][learn] for name in members},
             y[learn],
@@ -405,6 +407,8 @@ def train_model(
     """Train on a prepared dataset (see the module docstring) and save the model directory ``out``."""
     started = time.perf_counter()
     say = echo or (lambda text: None)
+    if config.select not in SELECT_CHOICES:
+        raise ValueError(f"select must be one of {', '.join(SELECT_CHOICES)}, not '{config.select}'")
     dataset = PreparedDataset.load(data)
     members = available_members(config.models)
     manifest = dataset.manifest
@@ -520,6 +524,7 @@ def train_model(
             members,
             labels,
             config,
+            class_weighted=weights is not None,
             progress=progress,
         )
         stages["cross_validation_s"] = round(time.perf_counter() - clock - sum(stages.values()), 1)
