@@ -76,6 +76,22 @@ def stacking_features(level0: Mapping[str, LinearSoftmax], vectors: Mapping[str,
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+AFFINE_LAYERS = ("InputLayer", "Dense", "Add")
+
+
+def affine_map(network, inputs: int) -> LinearSoftmax | None:
+    """The network as one matrix product when it is affine (only Dense layers without activation, and Add): read
+    off its outputs at zero and at the unit vectors, so predicting skips a Keras call (about 7 ms per photo).
+    None for any other network."""
+    for layer in network.layers:
+        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        if type(layer).__name__ not in AFFINE_LAYERS or activation != "linear":
+            return None
+    probes = np.vstack([np.zeros((1, inputs)), np.eye(inputs)]).astype(np.float32)
+    outputs = np.asarray(network(probes, training=False), dtype=np.float64)
+    return LinearSoftmax(coef=(outputs[1:] - outputs[0]).T, intercept=outputs[0])
+
+
 @dataclass
 class CelebrityModel:
     """Which celebrity a face is (or most resembles): calibrated probabilities from face embeddings.
@@ -92,6 +108,7 @@ class CelebrityModel:
     temperature: float = 1.0
     card: dict = field(default_factory=dict)
     path: Path | None = None
+    _affine: tuple[object, LinearSoftmax | None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> CelebrityModel:
@@ -183,6 +200,10 @@ class CelebrityModel:
     def _run_network(self, features: np.ndarray) -> np.ndarray:
         if len(features) == 0:
             return np.zeros((0, len(self.labels)))
+        if self._affine is None or self._affine[0] is not self.network:
+            self._affine = (self.network, affine_map(self.network, features.shape[1]))
+        if self._affine[1] is not None:
+            return self._affine[1].logits(features)
         return np.asarray(self.network(features.astype(np.float32), training=False), dtype=np.float64)
 
     def predict(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
