@@ -89,6 +89,17 @@ def brief(metrics: dict) -> dict:
     return {key: round(metrics[key], 4) for key in keys if key in metrics}
 
 
+def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> dict:
+    """Two classifiers judged on the same images: how many only A gets right, how many only B, and the two-sided
+    exact McNemar p-value (a binomial test on those discordant images; 1.0 when there are none)."""
+    from scipy.stats import binomtest
+
+    right_a, right_b = np.asarray(right_a, bool), np.asarray(right_b, bool)
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    p_value = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+    return {"only_this_right": only_a, "only_other_right": only_b, "p_value": round(float(p_value), 4)}
+
+
 def _plt():
     import matplotlib
 

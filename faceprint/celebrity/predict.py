@@ -81,7 +81,8 @@ def evaluate_collection(
 ) -> dict:
     """Classify the largest face of every image of ``data`` and score the predictions against the folder names.
     Images where no face is found are classified from the whole crop and counted in ``no_face``; unreadable
-    files and people the model does not know are skipped with a counted warning."""
+    files and people the model does not know are skipped with a counted warning. Returns the metrics, the record
+    for the model card, and per image (in collection order) the true class indices and predicted probabilities."""
     from tqdm import tqdm
 
     data = Path(data)
@@ -151,4 +152,4 @@ def evaluate_collection(
         "no_face": no_face,
         **{key: metrics.get(key, float("nan")) for key in ("accuracy", "top3_accuracy", "macro_f1", "ece")},
     }
-    return {"metrics": metrics, "record": record}
+    return {"metrics": metrics, "record": record, "y_true": y_true, "probabilities": probabilities}
