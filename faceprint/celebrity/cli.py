@@ -63,7 +63,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from faceprint.celebrity.training import TrainConfig, train_model
+    from faceprint.celebrity.training import TrainConfig, train_model, versus_reference
     from faceprint.embedding import resolve_models
 
     config = TrainConfig(
@@ -105,21 +105,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(
             f"{'candidate':22s} {'val acc':>8s} {'macro F1':>8s} {'log loss':>8s} {'T':>6s} "
-            f"{'cal. LL':>8s} {'cal. ECE':>8s}"
+            f"{'cal. LL':>8s} {'cal. ECE':>8s} {'vs stack':>14s}"
         )
         for name, row in card["validation"].items():
             mark = "  <- kept" if name == card["chosen"] else ""
             print(
                 f"{name:22s} {row['accuracy']:8.4f} {row['macro_f1']:8.4f} {row['log_loss']:8.4f} "
-                f"{row['temperature']:6.3f} {row['calibrated_log_loss']:8.4f} {row['calibrated_ece']:8.4f}{mark}"
+                f"{row['temperature']:6.3f} {row['calibrated_log_loss']:8.4f} {row['calibrated_ece']:8.4f} "
+                f"{versus_reference(row):>14s}{mark}"
             )
         if "cross_validation" in card:
-            print(f"\n{'candidate':22s} {'CV errors':>9s} {'accuracy':>8s} {'macro F1':>8s} {'cal. LL':>8s}")
+            print(
+                f"\n{'candidate':22s} {'CV errors':>9s} {'accuracy':>8s} {'macro F1':>8s} {'cal. LL':>8s} "
+                f"{'vs stack':>14s}"
+            )
             for name, row in card["cross_validation"].items():
                 mark = "  <- kept" if name == card["chosen"] else ""
                 print(
                     f"{name:22s} {row['errors']:9d} {row['accuracy']:8.4f} {row['macro_f1']:8.4f} "
-                    f"{row['calibrated_log_loss']:8.4f}{mark}"
+                    f"{row['calibrated_log_loss']:8.4f} {versus_reference(row):>14s}{mark}"
                 )
         print(f"imbalance handling kept: {card['imbalance']['chosen']}")
         timings = card["timings"]

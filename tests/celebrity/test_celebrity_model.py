@@ -12,15 +12,16 @@ from celebrity_subset import PEOPLE
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from faceprint.celebrity.dataset import PreparedDataset
-from faceprint.celebrity.evaluation import REPORT_FILES, classification_metrics
+from faceprint.celebrity.evaluation import REPORT_FILES, classification_metrics, mcnemar
 from faceprint.celebrity.faces import locate_faces
-from faceprint.celebrity.model import CelebrityModel, softmax
+from faceprint.celebrity.model import CelebrityModel, affine_map, softmax
 from faceprint.celebrity.predict import evaluate_collection
 from faceprint.celebrity.training import (
     TrainConfig,
     class_weights,
     embed_crops,
     fit_temperature,
+    paired_with_reference,
     select_best,
     train_model,
 )
@@ -69,6 +70,19 @@ def test_saved_and_loaded_models_predict_identically(trained, prepared, pipeline
     np.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_linear_meta_learner_runs_as_one_matrix_product_with_the_networks_outputs(trained):
+    _, result = trained
+    stacking, mlp = result.candidates["stacking"], result.candidates["concat_mlp"]
+    inputs = stacking.network.input_shape[1]
+    features = np.random.default_rng(0).uniform(np.log(1e-6), 0.0, (40, inputs)).astype(np.float32)
+    keras_logits = np.asarray(stacking.network(features, training=False), dtype=np.float64)
+    affine = affine_map(stacking.network, inputs)
+    assert affine is not None
+    np.testing.assert_allclose(affine.logits(features), keras_logits, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(stacking._run_network(features), keras_logits, rtol=0, atol=1e-4)
+    assert affine_map(mlp.network, mlp.network.input_shape[1]) is None  # ReLU hidden layer: not affine
+
+
 def test_evaluate_writes_every_file_and_numbers_agree_with_sklearn(trained, prepared, pipeline, tmp_path):
     out, _ = trained
     model = CelebrityModel.load(out)
@@ -113,8 +127,41 @@ def test_selection_by_pooled_cross_validation(prepared, pipeline, tmp_path):
         assert row["images"] == pooled, name  # every original face scored once, by a model that never saw it
         assert row["errors"] == round((1 - row["accuracy"]) * pooled), name
     assert table["logistic:dlib"]["accuracy"] >= 0.8 and table["stacking"]["accuracy"] >= 0.8
+    for name, row in table.items():  # paired with the stack on the same images: the counts must add up
+        if name != "stacking":
+            paired = row["vs_stacking"]
+            assert paired["only_this_right"] - paired["only_other_right"] == table["stacking"]["errors"] - row["errors"]
+    assert "vs_stacking" not in table["stacking"]
     assert card["chosen"] == select_best(table)
     assert "pooled cross-validation" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_mcnemar_counts_discordant_images_and_gives_the_exact_p_value():
+    stack = np.array([True] * 90 + [False] * 10)
+    other = np.array([True] * 90 + [True] * 7 + [False] * 3)
+    assert mcnemar(other, stack) == {"only_this_right": 7, "only_other_right": 0, "p_value": 0.0156}  # 2 / 2**7
+    assert mcnemar(stack, stack)["p_value"] == 1.0
+
+
+def test_selection_keeps_the_stack_unless_a_candidate_is_significantly_better():
+    truth_right = np.ones(200, bool)
+
+    def table(stack_errors: int, lr_errors: int) -> dict:
+        stack, lr = truth_right.copy(), truth_right.copy()
+        stack[:stack_errors] = False
+        lr[100 : 100 + lr_errors] = False
+        correct = {"stacking": stack, "logistic:facenet": lr}
+        paired = paired_with_reference(correct)
+        return {
+            key: {"accuracy": right.mean(), "macro_f1": right.mean(), "calibrated_log_loss": 0.1, **paired.get(key, {})}
+            for key, right in correct.items()
+        }
+
+    assert select_best(table(stack_errors=4, lr_errors=1)) == "stacking"  # 4 vs 1 discordant: p = 0.38
+    assert select_best(table(stack_errors=12, lr_errors=1)) == "logistic:facenet"  # 12 vs 1: p = 0.003
+    assert select_best(table(stack_errors=1, lr_errors=4)) == "stacking"
+    plain = {"a": {"accuracy": 0.9, "macro_f1": 0.9, "calibrated_log_loss": 0.1}}
+    assert select_best(plain) == "a"  # no stack among the candidates: simply the best one
 
 
 def test_metrics_match_sklearn_on_synthetic_predictions():
