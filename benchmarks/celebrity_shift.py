@@ -159,7 +159,7 @@ def main() -> None:
     }
     for key, result in paired.items():
         print(f"{key:18s} vs stacking: {result}")
-    result = {"data": str(args.data), "split": args.split, "images": images, "errors": table, "vs_stacking": paired}
+    result = {"data": args.data.name, "split": args.split, "images": images, "errors": table, "vs_stacking": paired}
     print(f"wrote {write_result('celebrity_shift' + ('' if args.split == 'test' else '_' + args.split), result)}")
 
 
