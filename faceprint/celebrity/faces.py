@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from faceprint.alignment import AlignmentTemplate, align_face, central_landmarks, similarity_transform
+from faceprint.detection import central_face
 from faceprint.embedding.dlib_resnet import DLIB_TEMPLATE
 from faceprint.pipeline import FacePipeline, LoadedImage
 from faceprint.types import Face
@@ -91,9 +92,12 @@ def locate_faces(
     images: Sequence[LoadedImage],
     order: Sequence[str] = ("canvas", "original"),
     fallback: bool = True,
+    subject: bool = False,
 ) -> list[LocatedFace]:
-    """The largest face of each image. Detection passes run in ``order`` ('canvas', 'original') on the images
-    still without a face; with ``fallback`` the rest get landmarks for the central region of the crop."""
+    """The largest face of each image, or with ``subject`` the face the photo is about (large and near the centre:
+    in a frame with bystanders, the largest face may be one of them). Detection passes run in ``order``
+    ('canvas', 'original') on the images still without a face; with ``fallback`` the rest get landmarks for the
+    central region of the crop."""
     found: list[tuple[list[Face], str] | None] = [None] * len(images)
     for method in order:
         todo = [i for i, item in enumerate(found) if item is None]
@@ -115,7 +119,8 @@ def locate_faces(
     for image, item in zip(images, found):
         if item is not None:
             faces, method = item
-            located.append(LocatedFace(faces[0], faces[0].landmarks, method, len(faces)))
+            face = central_face(faces, image.pixels.shape) if subject else faces[0]
+            located.append(LocatedFace(face, face.landmarks, method, len(faces)))
         elif fallback:
             landmarks = central_landmarks(image.pixels.shape, template, FALLBACK_FRACTION)
             located.append(LocatedFace(None, landmarks, "fallback", 0))

@@ -79,7 +79,8 @@ def evaluate_collection(
     progress: bool = True,
     batch: int = 32,
 ) -> dict:
-    """Classify the largest face of every image of ``data`` and score the predictions against the folder names.
+    """Classify the face each image of ``data`` is about (large and near the centre; see ``locate_faces``) and
+    score the predictions against the folder names.
     Images where no face is found are classified from the whole crop and counted in ``no_face``; unreadable
     files and people the model does not know are skipped with a counted warning. Returns the metrics, the record
     for the model card, and per image (in collection order) the true class indices and predicted probabilities."""
@@ -110,7 +111,7 @@ def evaluate_collection(
                 except ImageError as exc:
                     unreadable += 1
                     log.warning("skipped %s: %s", item.source, exc.message)
-            located = locate_faces(pipeline, images)
+            located = locate_faces(pipeline, images, subject=True)
             for found in located:
                 methods.append(found.method)
                 landmarks.append(found.landmarks)

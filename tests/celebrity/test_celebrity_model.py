@@ -205,3 +205,26 @@ def test_training_refuses_a_dataset_without_validation(prepared, pipeline, tmp_p
     manifest.to_csv(copy / "manifest.csv", index=False)
     with pytest.raises(DatasetError, match="validation split is empty"):
         train_model(copy, tmp_path / "model", pipeline, progress=False)
+
+
+def test_evaluation_scores_the_face_a_photo_is_about_not_a_larger_bystander(pipeline, celebrity_source, tmp_path):
+    import cv2
+
+    def crop(person: str, side: int) -> np.ndarray:
+        path = sorted(p for p in (celebrity_source / "train" / person).glob("*.jpg") if not p.name.startswith("._"))[0]
+        return cv2.resize(cv2.imread(str(path)), (side, side), interpolation=cv2.INTER_AREA)
+
+    photo = np.full((480, 640, 3), 128, np.uint8)
+    photo[110:370, 0:260] = crop("Brad Pitt", 260)  # a large bystander at the edge of the frame
+    photo[155:325, 235:405] = crop("Roger Federer", 170)  # the subject, smaller, in the middle
+    (tmp_path / "Roger Federer").mkdir()
+    cv2.imwrite(str(tmp_path / "Roger Federer" / "with bystander.png"), photo)
+
+    image = pipeline.load(photo[..., ::-1].copy())
+    largest = locate_faces(pipeline, [image])[0]
+    about = locate_faces(pipeline, [image], subject=True)[0]
+    assert largest.faces == about.faces == 2
+    assert largest.face.box[0] < 130 < 235 < about.face.box[0] + about.face.box[2] / 2 < 405
+
+    outcome = evaluate_collection(tmp_path, CelebrityModel.load(), pipeline, progress=False)
+    assert outcome["metrics"]["images"] == 1 and outcome["metrics"]["accuracy"] == 1.0
