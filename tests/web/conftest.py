@@ -8,20 +8,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from web_settings import ISOLATED
 
 from faceprint import FaceRecognizer
 from faceprint.web import create_app
-
-# Settings that would otherwise come from the environment of whoever runs the tests.
-ISOLATED = {
-    "FACEPRINT_ADMIN_KEY": None,
-    "FACEPRINT_RECOGNIZE_KEY": None,
-    "FACEPRINT_API_KEYS_FILE": None,
-    "FACEPRINT_RATE_LIMIT": "off",
-    "FACEPRINT_MAX_UPLOAD_MB": None,
-    "FACEPRINT_MAX_PIXELS": None,
-    "FACEPRINT_TRUSTED_PROXIES": None,
-}
 
 
 @pytest.fixture(scope="module")

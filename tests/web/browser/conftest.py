@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from web_settings import ISOLATED
 
 from faceprint import FaceRecognizer
 from faceprint.web import create_app
@@ -40,17 +41,6 @@ TIMEOUT_MS = 30_000  # page actions; waits for a recognition on two shared CPU c
 
 ADMIN_KEY = "browser-admin-key-0123456789abcdef"
 RECOGNIZE_KEY = "browser-recognize-key-0123456789abcdef"
-
-# Settings that would otherwise come from the environment of whoever runs the tests: no keys, no rate limit.
-ISOLATED = {
-    "FACEPRINT_ADMIN_KEY": None,
-    "FACEPRINT_RECOGNIZE_KEY": None,
-    "FACEPRINT_API_KEYS_FILE": None,
-    "FACEPRINT_RATE_LIMIT": "off",
-    "FACEPRINT_MAX_UPLOAD_MB": None,
-    "FACEPRINT_MAX_PIXELS": None,
-    "FACEPRINT_TRUSTED_PROXIES": None,
-}
 
 
 @dataclass
