@@ -79,14 +79,15 @@ def stacking_features(level0: Mapping[str, LinearSoftmax], vectors: Mapping[str,
 AFFINE_LAYERS = ("InputLayer", "Dense", "Add")
 
 
-def affine_map(network, inputs: int) -> LinearSoftmax | None:
+def affine_map(network) -> LinearSoftmax | None:
     """The network as one matrix product when it is affine (only Dense layers without activation, and Add): read
-    off its outputs at zero and at the unit vectors, so predicting skips a Keras call (about 7 ms per photo).
+    off its outputs at zero and at the unit vectors, so predicting skips a Keras call (a few ms per photo).
     None for any other network."""
     for layer in network.layers:
         activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
         if type(layer).__name__ not in AFFINE_LAYERS or activation != "linear":
             return None
+    inputs = int(network.input_shape[1])
     probes = np.vstack([np.zeros((1, inputs)), np.eye(inputs)]).astype(np.float32)
     outputs = np.asarray(network(probes, training=False), dtype=np.float64)
     return LinearSoftmax(coef=(outputs[1:] - outputs[0]).T, intercept=outputs[0])
@@ -108,7 +109,10 @@ class CelebrityModel:
     temperature: float = 1.0
     card: dict = field(default_factory=dict)
     path: Path | None = None
-    _affine: tuple[object, LinearSoftmax | None] | None = field(default=None, repr=False, compare=False)
+    _affine: LinearSoftmax | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._affine = None if self.network is None else affine_map(self.network)
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> CelebrityModel:
@@ -200,10 +204,8 @@ class CelebrityModel:
     def _run_network(self, features: np.ndarray) -> np.ndarray:
         if len(features) == 0:
             return np.zeros((0, len(self.labels)))
-        if self._affine is None or self._affine[0] is not self.network:
-            self._affine = (self.network, affine_map(self.network, features.shape[1]))
-        if self._affine[1] is not None:
-            return self._affine[1].logits(features)
+        if self._affine is not None:
+            return self._affine.logits(features)
         return np.asarray(self.network(features.astype(np.float32), training=False), dtype=np.float64)
 
     def predict(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -76,11 +76,11 @@ def test_linear_meta_learner_runs_as_one_matrix_product_with_the_networks_output
     inputs = stacking.network.input_shape[1]
     features = np.random.default_rng(0).uniform(np.log(1e-6), 0.0, (40, inputs)).astype(np.float32)
     keras_logits = np.asarray(stacking.network(features, training=False), dtype=np.float64)
-    affine = affine_map(stacking.network, inputs)
+    affine = affine_map(stacking.network)
     assert affine is not None
     np.testing.assert_allclose(affine.logits(features), keras_logits, rtol=0, atol=1e-4)
     np.testing.assert_allclose(stacking._run_network(features), keras_logits, rtol=0, atol=1e-4)
-    assert affine_map(mlp.network, mlp.network.input_shape[1]) is None  # ReLU hidden layer: not affine
+    assert affine_map(mlp.network) is None  # ReLU hidden layer: not affine
 
 
 def test_evaluate_writes_every_file_and_numbers_agree_with_sklearn(trained, prepared, pipeline, tmp_path):
