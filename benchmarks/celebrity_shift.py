@@ -112,12 +112,13 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, help="where to write the degraded images (default: a temporary folder)")
     args = parser.parse_args()
+    if not (args.data / "manifest.csv").is_file():
+        parser.error(f"{args.data}: not a prepared collection (no manifest.csv); run 'faceprint prepare' first")
 
     from faceprint.cache import ArrayCache
     from faceprint.celebrity.dataset import PreparedDataset
-    from faceprint.celebrity.evaluation import mcnemar
     from faceprint.celebrity.predict import evaluate_collection
-    from faceprint.celebrity.training import TrainConfig, train_model
+    from faceprint.celebrity.training import REFERENCE_CANDIDATE, TrainConfig, paired_with_reference, train_model
     from faceprint.pipeline import FacePipeline
 
     pipeline = FacePipeline(cache=ArrayCache())
@@ -151,15 +152,16 @@ def main() -> None:
     total = sum(images[name] for name in shifted)
     errors = ", ".join(f"{key} {row['shifted_total']}" for key, row in table.items())
     print(f"\nerrors on all {total} shifted images: {errors}")
-    stack = np.concatenate([right["stacking"][name] for name in shifted])
+    reference = f"vs_{REFERENCE_CANDIDATE}"
     paired = {
-        key: mcnemar(np.concatenate([right[key][name] for name in shifted]), stack)
-        for key in candidates
-        if key != "stacking"
+        key: row[reference]
+        for key, row in paired_with_reference(
+            {key: np.concatenate([right[key][name] for name in shifted]) for key in candidates}
+        ).items()
     }
     for key, result in paired.items():
-        print(f"{key:18s} vs stacking: {result}")
-    result = {"data": args.data.name, "split": args.split, "images": images, "errors": table, "vs_stacking": paired}
+        print(f"{key:18s} {reference}: {result}")
+    result = {"data": args.data.name, "split": args.split, "images": images, "errors": table, reference: paired}
     print(f"wrote {write_result('celebrity_shift' + ('' if args.split == 'test' else '_' + args.split), result)}")
 
 
