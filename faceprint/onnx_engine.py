@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.metadata
 import logging
 import os
 import tempfile
@@ -50,10 +51,13 @@ def files_digest(paths: Iterable[Path], *extra: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _converter_version() -> str:
-    import tf2onnx
-
-    return tf2onnx.__version__
+def _converter_version() -> str | None:
+    """tf2onnx's version, read from its installed metadata (importing it would import TensorFlow); None when it
+    is not installed."""
+    try:
+        return importlib.metadata.version("tf2onnx")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 @contextlib.contextmanager
@@ -70,19 +74,23 @@ def _exclusive(lock_path: Path):
 def converted_model(name: str, digest: str, convert: Callable[[], bytes]) -> Path:
     """The cached ONNX file for network ``name`` with weights ``digest``, converting it first if missing.
 
-    Written to a temporary file and renamed into place, so a killed conversion never leaves a half file."""
-    try:
-        version = _converter_version()
-    except ImportError:
-        raise ModelUnavailableError(
-            "the onnxruntime engine needs 'tf2onnx' and 'onnxruntime' (pip install -e .), "
-            "or set FACEPRINT_ENGINE=tensorflow"
-        ) from None
+    Finding a prepared file imports neither TensorFlow nor the converter. Without the converter installed, a file
+    prepared by any converter version is used. Written to a temporary file and renamed into place, so a killed
+    conversion never leaves a half file."""
     folder = default_cache_dir() / "onnx"
-    folder.mkdir(parents=True, exist_ok=True)
+    version = _converter_version()
+    if version is None:
+        prepared = sorted(folder.glob(f"{name}-{digest}-tf2onnx*-opset{OPSET}.onnx"))
+        if prepared:
+            return prepared[-1]
+        raise ModelUnavailableError(
+            f"the network '{name}' is not prepared on this machine, and preparing it needs TensorFlow and tf2onnx: "
+            "pip install 'faceprint[convert]'"
+        )
     path = folder / f"{name}-{digest}-tf2onnx{version}-opset{OPSET}.onnx"
     if path.is_file():
         return path
+    folder.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder / f"{name}.lock"):
         if path.is_file():  # another process converted it while we waited
             return path

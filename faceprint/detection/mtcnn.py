@@ -1,4 +1,4 @@
-"""MTCNN face detector (PyPI ``mtcnn``, TensorFlow), with five landmarks per face."""
+"""MTCNN face detector (PyPI ``mtcnn``'s networks, run in ONNX Runtime by default), with five landmarks per face."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceprint._tf import tensorflow
 from faceprint.detection.base import sort_by_size
 from faceprint.types import Face
 
@@ -52,13 +51,17 @@ class MTCNNDetector:
     def _load(self):
         with self._lock:
             if self._model is None:
-                tensorflow()
-                from mtcnn import MTCNN
+                if self.compiled:
+                    from faceprint.detection.mtcnn_graph import CompiledMTCNN
 
-                from faceprint.detection.mtcnn_graph import CompiledMTCNN
+                    self._model = CompiledMTCNN(self.engine)
+                else:
+                    from faceprint._tf import tensorflow
 
-                reference = MTCNN()
-                self._model = CompiledMTCNN(reference, self.engine) if self.compiled else reference
+                    tensorflow()
+                    from mtcnn import MTCNN
+
+                    self._model = MTCNN()
         return self._model
 
     def detect(self, image: np.ndarray) -> list[Face]:

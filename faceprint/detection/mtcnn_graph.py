@@ -1,44 +1,38 @@
-"""mtcnn 1.0.0's three networks run as compiled TensorFlow graphs instead of layer by layer in eager mode.
+"""mtcnn 1.0.0's three networks run as whole graphs (ONNX Runtime by default, or TensorFlow), with the package's
+box arithmetic in NumPy (``mtcnn_ops``) instead of its eager, layer-by-layer calls.
 
 The package calls each Keras network eagerly, once per pyramid scale, and converts the whole image to a tensor
-again for every scale; on a 640x480 photo that Python overhead costs several times the arithmetic. Here each
-stage network is wrapped once in a ``tf.function`` whose input signature leaves the sizes open (one trace serves
-every image size), the image becomes a tensor once, and everything else (proposal decoding, non-maximum
-suppression, box refinement, the package's post-processing) is the package's own numpy code, in the package's
-order, so boxes, scores and landmarks are those of ``mtcnn.MTCNN.detect_faces`` up to float rounding.
-
-With ``engine="onnxruntime"`` (the default) the three networks run in ONNX Runtime instead, converted once from
-the same graphs and cached (``faceprint.onnx_engine``), and OpenCV resizes the pyramid (same pixels to ~3e-5)."""
+again for every scale; on a 640x480 photo that Python overhead costs several times the arithmetic. Here the
+networks are converted once per machine from the package's own weights (``faceprint.onnx_engine``), OpenCV
+resizes the pyramid (the package's area resize, same pixels to ~3e-5), and proposal decoding, non-maximum
+suppression, box refinement and the 24/48 px crops are the package's steps in NumPy, in the package's order, so
+boxes, scores and landmarks are those of ``mtcnn.MTCNN.detect_faces`` up to float rounding. With the prepared
+files in place nothing here imports TensorFlow; ``engine="tensorflow"`` runs the same networks in TensorFlow."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
-from mtcnn.utils.bboxes import (
-    adjust_bboxes,
-    fix_bboxes_offsets,
-    generate_bounding_box,
-    limit_bboxes,
-    pick_matches,
-    replace_confidence,
-    resize_to_square,
-    smart_nms_from_bboxes,
-    upscale_bboxes,
-)
-from mtcnn.utils.images import build_scale_pyramid, extract_patches, pad_stack_np
-from mtcnn.utils.landmarks import adjust_landmarks
 
-from faceprint._tf import tensorflow
-from faceprint.onnx_engine import default_engine, files_digest, onnx_network, tf_function_to_onnx
+from faceprint.detection import mtcnn_ops as ops
+from faceprint.errors import ModelUnavailableError
+from faceprint.onnx_engine import default_engine, files_digest, onnx_network
 
 # mtcnn 1.0.0's defaults (``MTCNN.detect_faces`` keyword arguments), which faceprint never changes.
 SCALE_FACTOR = 0.709
 THRESHOLDS = {"pnet": 0.6, "rnet": 0.7, "onet": 0.8}
 NMS = {"pnet_scale": 0.5, "pnet_all": 0.7, "rnet": 0.7, "onet": 0.7}
+STAGES = {"pnet": None, "rnet": 24, "onet": 48}
+"""Each network's input side (None: any size)."""
+
+Network = Callable[[np.ndarray], list[np.ndarray]]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -46,7 +40,7 @@ _pool_lock = threading.Lock()
 
 def _scale_pool() -> ThreadPoolExecutor:
     """Threads for the pyramid scales: each scale's graph is too small to keep two cores busy on its own, and
-    TensorFlow releases the GIL while it runs, so scales run side by side (1.3-1.4x faster on two cores)."""
+    the runtimes release the GIL while they compute, so scales run side by side."""
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -54,11 +48,61 @@ def _scale_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-class _HostArray(np.ndarray):
-    """A numpy array that answers ``.numpy()`` as an eager tensor does: the package's post-processing calls it."""
+def mtcnn_weights() -> list[Path]:
+    """The weight files PyPI ``mtcnn`` ships, found without importing the package (its import loads TensorFlow)."""
+    spec = importlib.util.find_spec("mtcnn")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "assets" / "weights" if spec else None
+    weights = sorted(folder.glob("*.lz4")) if folder is not None and folder.is_dir() else []
+    if not weights:
+        raise ModelUnavailableError("MTCNN needs the 'mtcnn' package: pip install mtcnn==1.0.0")
+    return weights
 
-    def numpy(self) -> np.ndarray:
-        return self.view(np.ndarray)
+
+@cache
+def _keras_networks() -> dict:
+    """The package's three Keras networks (TensorFlow): for converting them, and for the TensorFlow engine."""
+    from faceprint._tf import tensorflow
+
+    tensorflow()
+    from mtcnn import MTCNN
+
+    return dict(zip(STAGES, (stage.model for stage in MTCNN().stages), strict=True))
+
+
+def _tf_function(name: str):
+    from faceprint._tf import tensorflow
+
+    tf = tensorflow()
+    side = STAGES[name]
+    spec = tf.TensorSpec([None, side, side, 3], tf.float32)
+    model = _keras_networks()[name]
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec]), spec
+
+
+def _convert(name: str) -> bytes:
+    from faceprint.onnx_engine import tf_function_to_onnx
+
+    function, spec = _tf_function(name)
+    return tf_function_to_onnx(function, [spec])
+
+
+def onnx_networks() -> dict[str, Network]:
+    """The three networks in ONNX Runtime, from the files prepared on this machine (converted on first use)."""
+    digest = files_digest(mtcnn_weights())
+    networks = {}
+    for name in STAGES:
+        network = onnx_network(f"mtcnn-{name}", digest, lambda name=name: _convert(name))
+        networks[name] = network.run
+    return networks
+
+
+def tensorflow_networks() -> dict[str, Network]:
+    """The three networks as TensorFlow graphs (the reference engine)."""
+    networks = {}
+    for name in STAGES:
+        function, _ = _tf_function(name)
+        networks[name] = lambda x, function=function: [output.numpy() for output in function(x)]
+    return networks
 
 
 def area_resize(images: np.ndarray, size) -> np.ndarray:
@@ -66,117 +110,66 @@ def area_resize(images: np.ndarray, size) -> np.ndarray:
     ``INTER_AREA``, which matches ``tf.image.resize(..., method="area")`` to ~3e-5 on [-1, 1] images, several
     times faster, and releases the GIL so the pyramid's scales resize side by side."""
     rows, columns = int(size[0]), int(size[1])
-    images = np.asarray(images, dtype=np.float32)  # also takes an eager tensor
     return np.stack([cv2.resize(image, (columns, rows), interpolation=cv2.INTER_AREA) for image in images])
 
 
 class CompiledMTCNN:
-    """Face boxes and landmarks from an ``mtcnn.MTCNN``'s networks, each network call one compiled graph."""
+    """Face boxes and landmarks from MTCNN's three networks, each network call one graph run."""
 
-    def __init__(self, reference, engine: str | None = None) -> None:
-        tf = tensorflow()
-        self.reference = reference
+    def __init__(self, engine: str | None = None) -> None:
         self.engine = engine or default_engine()
-        pnet, rnet, onet = (stage.model for stage in reference.stages)
-        image_spec = tf.TensorSpec([None, None, None, 3], tf.float32)
-
-        @tf.function(input_signature=[image_spec, tf.TensorSpec([2], tf.int32)])
-        def proposals(images, size):
-            # The package resizes the [-1, 1] images with area interpolation, then runs PNet on each scale.
-            return pnet(tf.image.resize(images, size, method=tf.image.ResizeMethod.AREA), training=False)
-
-        self._pnet = proposals
-        self._rnet = tf.function(
-            lambda x: rnet(x, training=False), input_signature=[tf.TensorSpec([None, 24, 24, 3], tf.float32)]
-        )
-        self._onet = tf.function(
-            lambda x: onet(x, training=False), input_signature=[tf.TensorSpec([None, 48, 48, 3], tf.float32)]
-        )
-        if self.engine == "onnxruntime":
-            self._use_onnxruntime(pnet, rnet, onet, image_spec)
-
-    def _use_onnxruntime(self, pnet, rnet, onet, image_spec) -> None:
-        """Replace the three network calls by ONNX Runtime sessions of the same networks."""
-        tf = tensorflow()
-        import mtcnn
-
-        weights = sorted((Path(mtcnn.__file__).parent / "assets" / "weights").glob("*.lz4"))
-        digest = files_digest(weights)
-        networks = []
-        for name, model, side in (("pnet", pnet, None), ("rnet", rnet, 24), ("onet", onet, 48)):
-            spec = tf.TensorSpec([None, side, side, 3], tf.float32)
-            function = tf.function(lambda x, model=model: model(x, training=False), input_signature=[spec])
-            networks.append(
-                onnx_network(f"mtcnn-{name}", digest, lambda f=function, s=spec: tf_function_to_onnx(f, [s]))
-            )
-        pnet_onnx, rnet_onnx, onet_onnx = networks
-
-        def host(outputs: list[np.ndarray]) -> list[_HostArray]:
-            return [output.view(_HostArray) for output in outputs]
-
-        self._pnet = lambda images, size: host(pnet_onnx.run(area_resize(images, size)))
-        self._rnet = lambda patches: host(rnet_onnx.run(np.asarray(patches)))
-        self._onet = lambda patches: host(onet_onnx.run(np.asarray(patches)))
+        networks = onnx_networks() if self.engine == "onnxruntime" else tensorflow_networks()
+        self._pnet, self._rnet, self._onet = (networks[name] for name in STAGES)
 
     def detect_faces(self, images: list[np.ndarray], min_face_size: int = 20) -> np.ndarray:
-        """Rows of ``[image index, x1, y1, x2, y2, score, 5 landmark x, 5 landmark y]`` for a list of RGB images,
-        as ``mtcnn.MTCNN.detect_faces(images, output_type="numpy", box_format="xyxy")`` returns them."""
-        tf = tensorflow()
-        padded, shapes, pad_param = pad_stack_np(images, justification="center")
+        """Rows of ``[image index, x1, y1, x2, y2, score, 5 landmark x, 5 landmark y]`` for RGB images of one
+        shape, as ``mtcnn.MTCNN.detect_faces(images, output_type="numpy", box_format="xyxy")`` returns them."""
+        if len({image.shape for image in images}) > 1:
+            raise ValueError("detect_faces takes images of one shape")
         # (x - 127.5) / 128 is exact in float32 for uint8 pixels, as the package's float64 version is.
-        host = (padded.astype(np.float32) - 127.5) / 128.0
-        normalized = tf.constant(host)
-        boxes = self._propose(host if self.engine == "onnxruntime" else normalized, shapes, min_face_size)
+        normalized = (np.stack(images).astype(np.float32) - 127.5) / 128.0
+        boxes = self._propose(normalized, min_face_size)
         if len(boxes):
             boxes = self._refine(normalized, boxes)
         if len(boxes):
             boxes = self._output(normalized, boxes)
         if not len(boxes):
             return np.empty((0, 16))
-        boxes = fix_bboxes_offsets(boxes, pad_param)
-        return limit_bboxes(boxes, images_shapes=shapes, limit_landmarks=False)
+        return ops.clip_boxes(boxes, *normalized.shape[1:3])
 
-    def _propose(self, normalized, shapes: np.ndarray, min_face_size: int) -> np.ndarray:
-        """PNet over the image pyramid (StagePNet)."""
-        pyramids = [
-            build_scale_pyramid(s[1], s[0], min_face_size=min_face_size, scale_factor=SCALE_FACTOR) for s in shapes
-        ]
-        scales = pyramids[int(np.argmax([len(p) for p in pyramids]))]
-        batch = int(normalized.shape[0])
-        size = np.asarray(normalized.shape[1:3])
+    def _propose(self, normalized: np.ndarray, min_face_size: int) -> np.ndarray:
+        """P-net over the image pyramid (StagePNet)."""
+        height, width = normalized.shape[1:3]
+        scales = ops.scale_pyramid(width, height, min_face_size, SCALE_FACTOR)
+        size = np.asarray([height, width])
 
         def one_scale(scale: float) -> np.ndarray:
-            # tf.image.resize truncates a float size to int32, as the package's call does.
-            regression, classes = self._pnet(normalized, (size * scale).astype(np.int32))
-            found = generate_bounding_box(regression, classes, THRESHOLDS["pnet"])
-            found = upscale_bboxes(found, np.asarray([scale] * batch))
-            return smart_nms_from_bboxes(found, threshold=NMS["pnet_scale"], method="union", initial_sort=False)
+            # The package truncates the scaled size to whole pixels.
+            regression, classes = self._pnet(area_resize(normalized, (size * scale).astype(np.int32)))
+            found = ops.proposals(regression, classes, THRESHOLDS["pnet"])
+            found[:, 1:5] /= scale
+            return ops.nms(found, NMS["pnet_scale"], "union", initial_sort=False)
 
         per_scale = list(_scale_pool().map(one_scale, scales))  # in scale order, as the package concatenates them
         boxes = np.concatenate(per_scale, axis=0) if per_scale else np.empty((0, 6))
         if not len(boxes):
             return boxes
-        boxes = smart_nms_from_bboxes(boxes, threshold=NMS["pnet_all"], method="union", initial_sort=True)
-        return resize_to_square(boxes)
+        return ops.square(ops.nms(boxes, NMS["pnet_all"], "union"))
 
-    def _refine(self, normalized, boxes: np.ndarray) -> np.ndarray:
-        """RNet on 24x24 crops of the proposals (StageRNet)."""
-        offsets, scores = self._rnet(extract_patches(normalized, boxes, expected_size=(24, 24)))
-        boxes = adjust_bboxes(replace_confidence(boxes, scores), offsets)
-        boxes = pick_matches(boxes, score_threshold=THRESHOLDS["rnet"])
+    def _refine(self, normalized: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """R-net on 24x24 crops of the proposals (StageRNet)."""
+        offsets, scores = self._rnet(ops.crop_and_resize(normalized, boxes, 24))
+        boxes = ops.above(ops.refine(boxes, scores, offsets), THRESHOLDS["rnet"])
         if not len(boxes):
             return boxes
-        boxes = smart_nms_from_bboxes(boxes, threshold=NMS["rnet"], method="union", initial_sort=True)
-        return resize_to_square(boxes)
+        return ops.square(ops.nms(boxes, NMS["rnet"], "union"))
 
-    def _output(self, normalized, boxes: np.ndarray) -> np.ndarray:
-        """ONet on 48x48 crops: final boxes, scores and landmarks (StageONet)."""
-        offsets, landmarks, scores = self._onet(extract_patches(normalized, boxes, expected_size=(48, 48)))
-        landmarks = adjust_landmarks(landmarks, boxes)
-        boxes = adjust_bboxes(replace_confidence(boxes, scores), offsets)
-        boxes = pick_matches(
-            np.concatenate([boxes, landmarks], axis=-1), scores_column=5, score_threshold=THRESHOLDS["onet"]
-        )
+    def _output(self, normalized: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """O-net on 48x48 crops: final boxes, scores and landmarks (StageONet)."""
+        offsets, landmarks, scores = self._onet(ops.crop_and_resize(normalized, boxes, 48))
+        landmarks = ops.place_landmarks(landmarks, boxes)
+        boxes = ops.refine(boxes, scores, offsets)
+        boxes = ops.above(np.concatenate([boxes, landmarks], axis=-1), THRESHOLDS["onet"])
         if not len(boxes):
             return boxes
-        return smart_nms_from_bboxes(boxes, threshold=NMS["onet"], method="min", initial_sort=True)
+        return ops.nms(boxes, NMS["onet"], "min")
