@@ -1,6 +1,7 @@
 """JSON API blueprint ``/api/v1``: detect, verify, recognise, celebrity look-alike and the people of the gallery.
 
-Every view goes through the app's ``FaceRecognizer``; model inference runs under the app's inference lock."""
+Every view goes through the app's ``FaceRecognizer``; model inference runs when the app's scheduler gives the request
+a place, measured by the megapixels of its photos."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from faceprint.errors import FaceprintError, InvalidNameError, UnknownPhotoError
+from faceprint.errors import FaceprintError, UnknownPhotoError
 from faceprint.gallery.base import normalize_name
 from faceprint.web import schemas
 from faceprint.web.app import get_recognizer, inference
@@ -16,7 +17,7 @@ from faceprint.web.errorhandlers import ApiError
 from faceprint.web.keys import ADMIN
 from faceprint.web.limits import expensive
 from faceprint.web.openapi import build_spec, operation
-from faceprint.web.security import PUBLIC, requires
+from faceprint.web.security import GALLERY, PUBLIC, current_role, requires
 from faceprint.web.uploads import (
     Upload,
     body_kind,
@@ -29,6 +30,7 @@ from faceprint.web.uploads import (
     relabel,
     relabelled,
     whole_number,
+    work_of,
 )
 
 api = Blueprint("api", __name__)
@@ -43,19 +45,18 @@ MAX_PHOTO_ID = 2**53
 
 
 def _run(uploads: list[Upload], call):
-    """Run one recognizer call under the inference lock, naming uploads by their labels in any error."""
+    """Run one recognizer call when the scheduler gives it a place, naming uploads by their labels in any error."""
+    cost = work_of(uploads)
     try:
-        with inference():
+        with inference(cost):
             return call()
     except FaceprintError as error:
         raise relabelled(error, uploads) from None
 
 
-def _person_name(raw: str) -> str:
-    name = normalize_name(raw)
-    if "/" in name:
-        raise InvalidNameError("a person's name must not contain '/'")
-    return name
+def _person_name(raw: object) -> str:
+    """A new name for a person, by the gallery's rules (NFC; no control, format or separator characters, no '/')."""
+    return normalize_name(raw)
 
 
 def _thumbnail_url(name: str, photo_id: int | None = None) -> str:
@@ -80,15 +81,18 @@ def _person_json(person: dict) -> dict:
 @requires(PUBLIC)
 @operation(response=schemas.HealthResponse, tag="service")
 def health() -> Response:
-    """Liveness and what is loaded (no inference): for load balancers and monitoring."""
+    """Liveness and what is loaded (no inference): for load balancers and monitoring; the number of people only
+    for the admin."""
     recognizer = get_recognizer()
     gallery = recognizer.gallery
-    return jsonify(
-        status="ok",
-        models=list(recognizer.models),
-        gallery=urlsplit(gallery.url).scheme.lower() or "unknown",
-        people=len(gallery.people()),
-    )
+    answer = {
+        "status": "ok",
+        "models": list(recognizer.models),
+        "gallery": urlsplit(gallery.url).scheme.lower() or "unknown",
+    }
+    if current_role() == ADMIN:
+        answer["people"] = len(gallery.people())
+    return jsonify(answer)
 
 
 @api.get("/openapi.json")
@@ -161,6 +165,7 @@ def celebrity() -> Response:
 
 
 @api.get("/people")
+@requires(GALLERY)
 @operation(response=schemas.PeopleResponse, tag="people")
 def list_people() -> Response:
     """Every enrolled person: name, number of photos, when created and changed, thumbnail URL."""
@@ -209,6 +214,7 @@ def enroll() -> tuple[Response, int]:
 
 
 @api.get("/people/<name>")
+@requires(GALLERY)
 @operation(response=schemas.PersonResponse, tag="people")
 def get_person(name: str) -> Response:
     """One enrolled person."""
@@ -241,6 +247,7 @@ def delete_person(name: str) -> Response:
 
 
 @api.get("/people/<name>/thumbnail")
+@requires(GALLERY)
 @operation(produces="image/jpeg", tag="people")
 def person_thumbnail(name: str) -> Response:
     """The person's face thumbnail (96x96 JPEG, from their oldest photo that has one)."""
@@ -248,6 +255,7 @@ def person_thumbnail(name: str) -> Response:
 
 
 @api.get("/people/<name>/photos")
+@requires(GALLERY)
 @operation(response=schemas.PhotosResponse, tag="people")
 def list_photos(name: str) -> Response:
     """A person's enrolled photos, oldest first."""
@@ -294,6 +302,7 @@ def delete_photo(name: str, photo_id: int) -> Response:
 
 
 @api.get("/people/<name>/photos/<int:photo_id>/thumbnail")
+@requires(GALLERY)
 @operation(produces="image/jpeg", tag="people")
 def photo_thumbnail(name: str, photo_id: int) -> Response:
     """One photo's face thumbnail (96x96 JPEG)."""

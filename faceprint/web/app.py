@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from faceprint.recognizer import FaceRecognizer
 
 RECOGNIZER_EXTENSION = "faceprint.recognizer"
-INFERENCE_LOCK_EXTENSION = "faceprint.inference_lock"
+SCHEDULER_EXTENSION = "faceprint.scheduler"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,7 +24,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from faceprint.web.keys import load_keys
     from faceprint.web.limits import init_limits
     from faceprint.web.pages import pages
-    from faceprint.web.security import init_security
+    from faceprint.web.scheduler import InferenceScheduler, default_slots
+    from faceprint.web.security import check_host, init_security
     from faceprint.web.settings import load_settings
     from faceprint.web.signin import auth
     from faceprint.web.uploads import InMemoryRequest, check_body_size
@@ -37,12 +37,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     keys = load_keys(app.config)
     recognizer = app.config.get("RECOGNIZER") or FaceRecognizer(gallery=app.config.get("FACEPRINT_GALLERY"))
     app.extensions[RECOGNIZER_EXTENSION] = recognizer
-    app.extensions[INFERENCE_LOCK_EXTENSION] = threading.Lock()
+    slots = app.config["FACEPRINT_INFERENCE_SLOTS"] or default_slots()
+    app.extensions[SCHEDULER_EXTENSION] = InferenceScheduler(
+        slots=slots if thread_safe(recognizer) else 1,
+        heavy_slots=app.config["FACEPRINT_HEAVY_SLOTS"],
+        max_waiting=app.config["FACEPRINT_MAX_QUEUE"],
+        timeout_s=app.config["FACEPRINT_QUEUE_TIMEOUT_S"],
+    )
     if app.config["FACEPRINT_TRUSTED_PROXIES"]:
         hops = app.config["FACEPRINT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
-    app.before_request(check_body_size)  # first: refuse a too-large body before anything reads it
+    app.before_request(check_host)  # first: only this server's names (DNS rebinding), only loopback without keys
+    app.before_request(check_body_size)  # refuse a too-large body before anything reads it
     init_error_handlers(app)
     init_security(app, keys)
     init_limits(app)
@@ -57,11 +64,20 @@ def get_recognizer() -> FaceRecognizer:
     return current_app.extensions[RECOGNIZER_EXTENSION]
 
 
+def thread_safe(recognizer: FaceRecognizer) -> bool:
+    """Whether the recognizer's networks may run in several threads at once: ONNX Runtime and TensorFlow may,
+    dlib's own network (``FACEPRINT_ENGINE=dlib``) may not."""
+    try:
+        embedders = [recognizer.pipeline.embedder(name) for name in recognizer.models]
+    except Exception:  # a model that cannot load fails its requests later, with its own message
+        return False
+    return all(getattr(embedder, "engine", "onnxruntime") != "dlib" for embedder in embedders)
+
+
 @contextlib.contextmanager
-def inference() -> Iterator[None]:
-    """Serialise model inference within the app: the dlib network is not safe to call from several threads, and
-    each network already uses every core for one image."""
-    with current_app.extensions[INFERENCE_LOCK_EXTENSION]:
+def inference(cost: float = 0.0) -> Iterator[None]:
+    """Run model inference for a request of ``cost`` megapixels when the app's scheduler gives it a place."""
+    with current_app.extensions[SCHEDULER_EXTENSION].slot(cost):
         yield
 
 

@@ -56,7 +56,11 @@ def error_response(status: int, code: str, message: str, extra: dict | None = No
 
 
 def handle_faceprint_error(error: FaceprintError) -> Response:
-    return error_response(error.http_status, error.code, error.message, getattr(error, "extra", None))
+    """A faceprint error as its status and code; 503 answers say when to try again."""
+    response = error_response(error.http_status, error.code, error.message, getattr(error, "extra", None))
+    if error.http_status == 503:
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 def handle_http_exception(error: HTTPException) -> Response:

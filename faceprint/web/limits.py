@@ -11,7 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
-from faceprint.web.security import presented_key
+from faceprint.web.security import api_keys, presented_key
 from faceprint.web.settings import ConfigurationError
 
 F = TypeVar("F", bound=Callable)
@@ -25,9 +25,11 @@ def expensive(view: F) -> F:
 
 
 def client_key() -> str:
-    """Clients are told apart by their API key (hashed, never stored in clear), else by their address."""
+    """Clients are told apart by a valid API key (hashed, never stored in clear), else by their address: an invented
+    key never buys a fresh allowance."""
     key = presented_key()
-    if key:
+    keys = api_keys()
+    if key and keys.configured and keys.role_of(key) is not None:
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return "ip:" + (get_remote_address() or "unknown")
 

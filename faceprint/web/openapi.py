@@ -64,6 +64,8 @@ def _operation(view: Callable, role: str) -> dict[str, Any]:
         "public": "No key needed.",
         ADMIN: "Needs the admin key (or a signed-in admin session) when keys are configured.",
         RECOGNIZE: "Needs the recognize or admin key (or a signed-in session) when keys are configured.",
+        "gallery": "Lists the gallery: needs the admin key when keys are configured (the recognize key too when "
+        "the server sets FACEPRINT_RECOGNIZE_CAN_LIST).",
     }[role]
     result: dict[str, Any] = {
         "summary": summary.strip(),

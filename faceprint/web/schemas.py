@@ -95,7 +95,7 @@ class HealthResponse(Schema):
     status = fields.String(required=True)
     models = fields.List(fields.String(), required=True)
     gallery = fields.String(required=True, metadata={"description": "the gallery store: sqlite or postgresql"})
-    people = fields.Integer(required=True)
+    people = fields.Integer(metadata={"description": "how many people are enrolled; only for the admin"})
 
 
 class PersonResponse(Schema):

@@ -3,11 +3,20 @@ role (admin or recognize). CSRF-checked like every form post."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from jinja2 import Template, TemplateNotFound
 from werkzeug.wrappers import Response
 
-from faceprint.web.security import api_keys, current_role
+from faceprint.web.security import (
+    api_keys,
+    check_auth_throttle,
+    current_role,
+    record_auth_failure,
+    session_store,
+)
 
 auth = Blueprint("auth", __name__)
 
@@ -26,10 +35,24 @@ def _layout() -> str | Template:
         return current_app.jinja_env.from_string(FALLBACK_LAYOUT)
 
 
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
+def safe_next(target: object) -> str:
+    """Where to go after signing in: a path of this site only, else the home page. Browsers drop tabs and line
+    breaks and read backslashes as slashes, so ``/<TAB>/evil.example`` means ``//evil.example``: any such character
+    (and any space) makes the target unsafe."""
+    if not isinstance(target, str) or not target.startswith("/") or _UNSAFE_IN_PATH.search(target):
+        return "/"
+    if target.startswith("//") or len(target) > 2000:
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
 def _next_path() -> str:
-    """Where to go after signing in: a local path only (no scheme, no host), else the home page."""
-    target = request.values.get("next", "/")
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+    """The ``next`` parameter of this request, made safe."""
+    return safe_next(request.values.get("next", "/"))
 
 
 @auth.route("/signin", methods=["GET", "POST"])
@@ -40,12 +63,16 @@ def signin() -> Response | str | tuple[str, int]:
         return redirect(_next_path())
     error = None
     if request.method == "POST":
-        role = keys.role_of(request.form.get("key", "").strip())
+        check_auth_throttle()
+        key = request.form.get("key", "").strip()
+        role = keys.role_of(key)
         if role is not None:
+            session_store().close(session.get("sid"))
             session.clear()
-            session["role"] = role
+            session["sid"] = session_store().open(role, key)
             session.permanent = True
             return redirect(_next_path())
+        record_auth_failure()
         error = "That key is not valid."
     page = render_template("signin.html", layout=_layout(), error=error, next=_next_path(), role=current_role())
     return (page, 401) if error else page
@@ -53,6 +80,7 @@ def signin() -> Response | str | tuple[str, int]:
 
 @auth.route("/signout", methods=["POST"])
 def signout() -> Response:
-    """Forget the session's role."""
+    """End the session on the server (a copy of its cookie no longer works) and forget it."""
+    session_store().close(session.get("sid"))
     session.clear()
     return redirect("/signin" if api_keys().configured else "/")

@@ -6,20 +6,24 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import IO, Any
 
-from flask import Request, current_app, request
+from flask import Request, current_app, g, request
 from PIL import Image, UnidentifiedImageError
 
 from faceprint.errors import FaceprintError, ImageError, ImageTooLargeError
-from faceprint.imaging import describe
+from faceprint.imaging import ACCEPTED_FORMATS, describe
 from faceprint.web.errorhandlers import ApiError
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 MAX_PHOTOS_PER_REQUEST = 20
+MAX_JSON_DEPTH = 20
+MAX_DIGITS = 12
+"""Longest whole number accepted in a parameter (more is never meaningful, and Python refuses 4,300+ digits)."""
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._\- ]+")
 _DATA_URL = re.compile(r"^data:[\w/+.\-]*(;[\w=\-]+)*;base64,", re.IGNORECASE)
 _ORIENTATION_TAG = 0x0112
@@ -62,11 +66,38 @@ def check_body_size() -> None:
         raise RequestEntityTooLarge()
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def json_body() -> dict:
-    """The JSON object of the request; 400 if the body is not a JSON object."""
-    body = request.get_json(silent=True)
+    """The JSON object of the request; 400 if the body is not a JSON object, is nested too deeply or holds a number
+    Python cannot read."""
+    if "faceprint_json" in g:
+        return g.faceprint_json
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("the JSON body must be UTF-8 text") from None
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise ApiError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        body = None
+    if isinstance(body, (list, dict)) and _depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(body, dict):
         raise ApiError('the body must be a JSON object, e.g. {"image": "<base64>"}')
+    g.faceprint_json = body
     return body
 
 
@@ -133,6 +164,14 @@ def image_list(field: str = "images") -> list[Upload]:
 _ABSENT = object()
 
 
+def _shown(value: Any) -> str:
+    """A parameter's value for an error message, cut short (an int of any length, or a long text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**MAX_DIGITS:
+        return "a number that is too long"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def parameter(name: str) -> Any:
     """A non-image parameter from the form or the JSON body (``_ABSENT`` when not sent; an empty or null value
     is sent, and wrong)."""
@@ -146,11 +185,12 @@ def number(name: str, low: float, high: float) -> float | None:
     if value is _ABSENT:
         return None
     try:
-        result = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+        too_long = isinstance(value, str) and len(value) > 64
+        result = float(value) if not isinstance(value, bool) and not too_long else math.nan
+    except (TypeError, ValueError, OverflowError):
         result = math.nan
     if not (math.isfinite(result) and low <= result <= high):
-        raise ApiError(f"'{name}' must be a number from {low:g} to {high:g} (got {value!r})")
+        raise ApiError(f"'{name}' must be a number from {low:g} to {high:g} (got {_shown(value)})")
     return result
 
 
@@ -158,10 +198,10 @@ def whole_number(name: str, low: int, high: int, default: int) -> int:
     value = parameter(name)
     if value is _ABSENT:
         return default
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(rf"\s*\d{{1,{MAX_DIGITS}}}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ApiError(f"'{name}' must be a whole number from {low} to {high} (got {value!r})")
+        raise ApiError(f"'{name}' must be a whole number from {low} to {high} (got {_shown(value)})")
     return value
 
 
@@ -173,18 +213,18 @@ def face_choice() -> int | list[float] | None:
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         value = parts[0] if len(parts) == 1 else parts
-        if isinstance(value, str) and re.fullmatch(r"\d+", value):
+        if isinstance(value, str) and re.fullmatch(rf"\d{{1,{MAX_DIGITS}}}", value):
             return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1000:
         return value
     if isinstance(value, list) and len(value) == 4:
         try:
-            box = [float(v) for v in value if not isinstance(v, bool)]
-        except (TypeError, ValueError):
+            box = [float(v) for v in value if not isinstance(v, bool) and len(str(v)) <= 64]
+        except (TypeError, ValueError, OverflowError):
             box = []
         if len(box) == 4 and all(math.isfinite(v) for v in box) and box[2] > 0 and box[3] > 0:
             return box
-    raise ApiError(f"'face' must be a face index (0 = largest) or a box x,y,w,h (got {value!r})")
+    raise ApiError(f"'face' must be a face index (0 = largest) or a box x,y,w,h (got {_shown(value)})")
 
 
 def image_size(upload: Upload) -> tuple[int, int]:
@@ -194,13 +234,16 @@ def image_size(upload: Upload) -> tuple[int, int]:
         raise ImageError(f"{upload.label}: file is empty")
     limits = current_app.extensions["faceprint.recognizer"].pipeline.limits
     if len(upload.data) > limits.max_bytes:
-        raise ImageTooLargeError(f"{upload.label}: above the {limits.max_bytes / 1e6:.0f} MB limit")
+        raise ImageTooLargeError(f"{upload.label}: above the {limits.max_bytes / 2**20:.0f} MB limit")
     try:
-        with Image.open(io.BytesIO(upload.data)) as image:
+        with Image.open(io.BytesIO(upload.data), formats=ACCEPTED_FORMATS) as image:
             width, height = image.size
             orientation = image.getexif().get(_ORIENTATION_TAG, 1)
     except UnidentifiedImageError:
-        raise ImageError(f"{upload.label}: not an image file, or a format faceprint cannot read") from None
+        raise ImageError(
+            f"{upload.label}: not an image file, or a format faceprint does not read "
+            "(JPEG, PNG, WebP, BMP, PGM/PPM, GIF, TIFF)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{upload.label}: damaged or truncated image ({error})") from None
     max_pixels = min(current_app.config["FACEPRINT_MAX_PIXELS"], limits.max_pixels)
@@ -210,6 +253,30 @@ def image_size(upload: Upload) -> tuple[int, int]:
             f"above the {max_pixels / 1e6:.0f} megapixel limit"
         )
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def pixel_count(upload: Upload) -> int:
+    """Pixels of an upload from its header; 0 when it cannot be read (decoding then refuses it with a reason)."""
+    try:
+        with Image.open(io.BytesIO(upload.data), formats=ACCEPTED_FORMATS) as image:
+            width, height = image.size
+    except Exception:  # anything unreadable is refused, with its reason, when it is decoded
+        return 0
+    return width * height
+
+
+def work_of(uploads: list[Upload]) -> float:
+    """The megapixels a request asks to compute; 413 above the per-request budget ``FACEPRINT_REQUEST_MEGAPIXELS``."""
+    megapixels = sum(pixel_count(upload) for upload in uploads) / 1e6
+    budget = current_app.config["FACEPRINT_REQUEST_MEGAPIXELS"]
+    if megapixels > budget:
+        raise ApiError(
+            f"the photos of this request total {megapixels:.0f} megapixels, above the {budget:g} megapixel budget of "
+            "one request; send fewer or smaller photos",
+            code="too_much_work",
+            http_status=413,
+        )
+    return megapixels
 
 
 def relabel(text: str, uploads: list[Upload]) -> str:

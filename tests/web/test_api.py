@@ -149,7 +149,7 @@ def test_a_body_over_the_size_limit_is_refused_before_it_is_read(make_app):
     environ = EnvironBuilder(
         path="/api/v1/detect", method="POST", headers={"Content-Type": "multipart/form-data; boundary=x"}
     ).get_environ()
-    environ.update({"wsgi.input": Untouchable(), "CONTENT_LENGTH": str(5 * 1024 * 1024)})
+    environ.update({"wsgi.input": Untouchable(), "CONTENT_LENGTH": str(5 * 1024 * 1024), "REMOTE_ADDR": "127.0.0.1"})
     body, status, _ = run_wsgi_app(app, environ)  # straight to the app: no test client buffering the stream
     assert status.startswith("413") and b"request_too_large" in b"".join(body)
     assert Untouchable.read_calls == 0

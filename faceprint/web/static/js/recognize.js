@@ -18,9 +18,9 @@ function thresholdValue() {
   const value = input.value.trim();
   if (!value) return { value: undefined };
   const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || number > 1) {
+  if (!Number.isFinite(number) || number < 0 || number > 100) {
     input.setAttribute("aria-invalid", "true");
-    return { error: "The threshold must be a number from 0 to 1, or empty for the default." };
+    return { error: "The threshold must be a number from 0 to 100, or empty for the default." };
   }
   input.removeAttribute("aria-invalid");
   return { value: number };
@@ -58,9 +58,7 @@ async function recognizePhoto(file) {
     });
     const faces = result.faces || [];
     drawFaces(photoOverlay, faces, result.width, result.height, recognitionLabel);
-    photoFaces.replaceChildren(...faces.map((face, index) => h("li", {
-      class: face.identity ? "known" : "unknown", text: recognitionSentence(face, index),
-    })));
+    photoFaces.replaceChildren(...faces.map((face, index) => faceItem(face, index, file)));
     if (!faces.length) {
       setStatus(photoStatus, "info", "No face found in this photo. Try a sharper or larger photo of the faces.");
     } else {
@@ -79,6 +77,34 @@ async function recognizePhoto(file) {
   } finally {
     photoStage.removeAttribute("aria-busy");
   }
+}
+
+/** One face in the list; an unknown face close to someone gets a button to confirm who it is, which adds the face
+ * to that person (after the enrollment quality gate) so that they are recognised better next time. */
+function faceItem(face, index, file) {
+  const item = h("li", { class: face.identity ? "known" : "unknown" }, h("span", {
+    text: recognitionSentence(face, index) }));
+  const name = face.closest;
+  if (!name) return item;
+  const note = h("span", { class: "confirm-status", role: "status" });
+  const button = h("button", { type: "button", class: "button button-small", text: `Yes, this is ${name}` });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    note.textContent = ` Adding this face to ${name}…`;
+    try {
+      const result = await api(`/people/${encodeURIComponent(name)}/photos`, {
+        method: "POST", body: imageForm(file, file.name, { face: face.box.join(",") }, "images"),
+      });
+      const photo = result.photos?.[0];
+      note.textContent = photo?.created === false ? ` This photo was already one of ${name}'s.`
+        : ` Added to ${name}: recognition will use this face from now on.`;
+    } catch (error) {
+      button.disabled = false;
+      note.textContent = ` ${error instanceof ApiError ? error.message : "Could not add the face. Try again."}`;
+    }
+  });
+  item.append(" ", button, note);
+  return item;
 }
 
 dropzone(photoInput, (files, refused) => {
