@@ -17,9 +17,14 @@ ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "PPM", "GIF", "TIFF")
+"""The formats decoded (Pillow's names): JPEG (with cameras' multi-picture JPEGs), PNG, WebP, BMP, PGM/PPM, GIF
+and TIFF. Anything else is refused before a decoder runs, which keeps rarely used decoders out of reach."""
+MEGABYTE = 1024 * 1024
 
 # Pillow has its own (warning-only) bomb check; ours is stricter and raises, so silence Pillow's.
 Image.MAX_IMAGE_PIXELS = None
+Image.init()  # register every plugin now: opening with ``formats=`` looks only among those registered
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def read_bytes(source: str | os.PathLike, limits: ImageLimits = ImageLimits()) -
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ImageTooLargeError(
-            f"{path}: file is {size / 1e6:.1f} MB, above the {limits.max_bytes / 1e6:.0f} MB limit"
+            f"{path}: file is {size / MEGABYTE:.1f} MB, above the {limits.max_bytes / MEGABYTE:.0f} MB limit"
         )
     return path.read_bytes()
 
@@ -60,7 +65,7 @@ def read_source(
         return read_bytes(source, limits)
     data = bytes(source)
     if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(f"{describe(data)}: above the {limits.max_bytes / 1e6:.0f} MB limit")
+        raise ImageTooLargeError(f"{describe(data)}: above the {limits.max_bytes / MEGABYTE:.0f} MB limit")
     return data
 
 
@@ -76,7 +81,7 @@ def decode_bytes(data: bytes, name: str, limits: ImageLimits = ImageLimits()) ->
     if not data:
         raise ImageError(f"{name}: file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise ImageTooLargeError(
@@ -88,7 +93,9 @@ def decode_bytes(data: bytes, name: str, limits: ImageLimits = ImageLimits()) ->
             image = ImageOps.exif_transpose(image)
             return _pil_to_rgb(image)
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file, or a format faceprint cannot read") from None
+        raise ImageError(
+            f"{name}: not an image file, or a format faceprint does not read (JPEG, PNG, WebP, BMP, PGM/PPM, GIF, TIFF)"
+        ) from None
     except ImageTooLargeError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:

@@ -172,7 +172,8 @@ class Gallery(Protocol):
 
 
 def normalize_name(name: Any) -> str:
-    """A person's name as stored: NFC, whitespace stripped; ``InvalidNameError`` if unusable."""
+    """A person's name as stored: NFC, whitespace stripped; ``InvalidNameError`` if unusable or confusable (control,
+    format, separator other than the space, private-use or unassigned characters; '/'; only dots)."""
     if not isinstance(name, str):
         raise InvalidNameError(f"a person's name must be text, not {type(name).__name__}")
     cleaned = unicodedata.normalize("NFC", name).strip()
@@ -180,9 +181,26 @@ def normalize_name(name: Any) -> str:
         raise InvalidNameError("a person's name must not be empty")
     if len(cleaned) > MAX_NAME_LENGTH:
         raise InvalidNameError(f"a person's name must be at most {MAX_NAME_LENGTH} characters (got {len(cleaned)})")
-    bad = [c for c in cleaned if unicodedata.category(c) in _FORBIDDEN_CATEGORIES]
-    if bad:
-        raise InvalidNameError(f"a person's name must not contain control characters (found {bad[0]!r})")
+    refused = {
+        "Cc": "control characters",
+        "Cf": "invisible formatting characters (zero-width, direction overrides)",
+        "Zl": "line separators",
+        "Zp": "paragraph separators",
+        "Zs": "spaces other than the plain space",
+        "Co": "private-use characters",
+        "Cs": "surrogates",
+        "Cn": "unassigned characters",
+    }
+    for character in cleaned:
+        kind = refused.get(unicodedata.category(character)) if character != " " else None
+        if kind:
+            raise InvalidNameError(
+                f"a person's name must not contain {kind} (found U+{ord(character):04X} at {cleaned.index(character)})"
+            )
+    if "/" in cleaned:
+        raise InvalidNameError("a person's name must not contain '/'")
+    if set(cleaned) == {"."}:
+        raise InvalidNameError(f"{cleaned!r} cannot be a person's name")
     return cleaned
 
 
