@@ -3,12 +3,17 @@ into calibrated probabilities over the celebrities.
 
 A model directory holds ``model.json`` (what kind of model, which embedding models it needs, its temperature),
 ``labels.json``, ``level0.npz`` (per-embedding-model logistic regressions as plain coefficient arrays, loaded
-without pickle), optionally ``meta.keras`` (the Keras network, native format, loaded in safe mode) and the model
-card (``model_card.json``, ``MODEL_CARD.md``). Nothing in it executes code when loaded."""
+without pickle), optionally ``meta.keras`` (the Keras network, native format, loaded in safe mode) with, when the
+network is affine, ``meta.affine.npz`` (that network as one matrix product, tied to the Keras file by its SHA-256,
+so predicting needs neither TensorFlow nor Keras), and the model card (``model_card.json``, ``MODEL_CARD.md``).
+Nothing in it executes code when loaded."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -77,6 +82,7 @@ def stacking_features(level0: Mapping[str, LinearSoftmax], vectors: Mapping[str,
 
 
 AFFINE_LAYERS = ("InputLayer", "Dense", "Add")
+AFFINE_FILE = "meta.affine.npz"
 
 
 def affine_map(network) -> LinearSoftmax | None:
@@ -91,6 +97,55 @@ def affine_map(network) -> LinearSoftmax | None:
     probes = np.vstack([np.zeros((1, inputs)), np.eye(inputs)]).astype(np.float32)
     outputs = np.asarray(network(probes, training=False), dtype=np.float64)
     return LinearSoftmax(coef=(outputs[1:] - outputs[0]).T, intercept=outputs[0])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class KerasFile:
+    """A saved Keras network that loads on first use: importing TensorFlow and Keras costs seconds and hundreds of
+    MB, and an affine network predicts from its saved matrix product without them. Calls and attributes go to the
+    loaded network."""
+
+    def __init__(self, path: Path, affine: LinearSoftmax | None = None) -> None:
+        self.path = path
+        self.affine = affine
+        self._network = None
+        self._lock = threading.Lock()
+
+    def load(self):
+        """The Keras network (loaded once, in safe mode)."""
+        with self._lock:
+            if self._network is None:
+                from faceprint._tf import tensorflow
+
+                keras = tensorflow().keras
+                self._network = keras.models.load_model(self.path, compile=False, safe_mode=True)
+        return self._network
+
+    @property
+    def loaded(self) -> bool:
+        return self._network is not None
+
+    def __call__(self, *args, **kwargs):
+        return self.load()(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+
+def saved_affine(folder: Path, network_file: str) -> LinearSoftmax | None:
+    """The affine map saved next to ``network_file``, if it was derived from that very file (same SHA-256)."""
+    path = folder / AFFINE_FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as arrays:
+        if str(arrays["source_sha256"]) != _sha256(folder / network_file):
+            return None
+        return LinearSoftmax(arrays["coef"], arrays["intercept"])
 
 
 @dataclass
@@ -112,7 +167,10 @@ class CelebrityModel:
     _affine: LinearSoftmax | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._affine = None if self.network is None else affine_map(self.network)
+        if isinstance(self.network, KerasFile) and self.network.affine is not None:
+            self._affine = self.network.affine
+        else:
+            self._affine = None if self.network is None else affine_map(self.network)
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> CelebrityModel:
@@ -131,10 +189,7 @@ class CelebrityModel:
                     level0[name] = LinearSoftmax(arrays[f"{name}/coef"], arrays[f"{name}/intercept"])
         network = None
         if config.get("network"):
-            from faceprint._tf import tensorflow
-
-            keras = tensorflow().keras
-            network = keras.models.load_model(path / config["network"], compile=False, safe_mode=True)
+            network = KerasFile(path / config["network"], saved_affine(path, config["network"]))
         card = json.loads((path / "model_card.json").read_text()) if (path / "model_card.json").is_file() else {}
         return cls(
             labels=list(labels),
@@ -162,9 +217,21 @@ class CelebrityModel:
                 name: LinearSoftmax(arrays[f"{name}/coef"], arrays[f"{name}/intercept"]) for name in self.level0
             }
         network_file = None
+        (path / AFFINE_FILE).unlink(missing_ok=True)
         if self.network is not None:
             network_file = "meta.keras"
-            self.network.save(path / network_file)
+            if isinstance(self.network, KerasFile) and not self.network.loaded:
+                if self.network.path.resolve() != (path / network_file).resolve():
+                    shutil.copyfile(self.network.path, path / network_file)
+            else:
+                self.network.save(path / network_file)
+            if self._affine is not None:
+                np.savez(
+                    path / AFFINE_FILE,
+                    coef=self._affine.coef,
+                    intercept=self._affine.intercept,
+                    source_sha256=np.asarray(_sha256(path / network_file)),
+                )
         config = {
             "format": FORMAT,
             "kind": self.kind,
