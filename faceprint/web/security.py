@@ -203,7 +203,8 @@ def check_request() -> Response | None:
         if needed != PUBLIC and role is None:
             raise Unauthorized("an API key is required: send it as X-API-Key or Authorization: Bearer")
         if not allows(role, needed):
-            raise Forbidden(f"the {role} key may not do this; it needs the {needed} key")
+            what = "listing the gallery needs" if needed == GALLERY else "this needs"
+            raise Forbidden(f"the {role} key may not do this: {what} the admin key")
     elif keys.configured and request.endpoint not in OPEN_ENDPOINTS and view is not None and current_role() is None:
         return redirect(url_for("auth.signin", next=request.full_path.rstrip("?")))
     return None

@@ -32,6 +32,24 @@ _ORIENTATION_TAG = 0x0112
 class InMemoryRequest(Request):
     """A request whose uploaded files stay in memory (bounded by MAX_CONTENT_LENGTH), never in temporary files."""
 
+    def _load_form_data(self) -> None:
+        """Parse the form; a body within the size limit that the parser still refuses has too many parts or too
+        long a text field, and is told so (not blamed on its size)."""
+        from werkzeug.exceptions import RequestEntityTooLarge
+
+        try:
+            super()._load_form_data()
+        except RequestEntityTooLarge:
+            limit = self.max_content_length
+            if limit is not None and (self.content_length is None or self.content_length > limit):
+                raise
+            raise ApiError(
+                f"the form has too many parts (at most {self.max_form_parts} fields and files) or a text field "
+                f"above {(self.max_form_memory_size or 0) // 1000} KB",
+                code="too_many_parts",
+                http_status=413,
+            ) from None
+
     def _get_file_stream(
         self,
         total_content_length: int | None,
