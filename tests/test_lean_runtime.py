@@ -1,0 +1,103 @@
+"""A lean runtime: once the networks are prepared, no inference command and no web request imports TensorFlow,
+Keras or the converter. Each check runs in a fresh process in which importing them fails, with the real models on
+real photos."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("tensorflow", "keras", "tf2onnx", "tf_keras")
+BLOCK = textwrap.dedent(
+    f"""
+    import sys
+    for name in {HEAVY!r}:
+        sys.modules[name] = None  # 'import name' now raises ImportError
+    """
+)
+CLI = BLOCK + textwrap.dedent(
+    """
+    from faceprint.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def run_without_tensorflow(code: str, *args: str, gallery: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{gallery}"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lean-gallery") / "gallery.db"
+
+
+def test_blocking_works(gallery):
+    result = run_without_tensorflow(BLOCK + "import tensorflow\n", gallery=gallery)
+    assert result.returncode != 0 and "import of tensorflow halted" in result.stderr
+
+
+def test_inference_commands_run_without_tensorflow(samples, gallery):
+    obama, obama_other = samples / "people" / "obama" / "obama.jpg", samples / "people" / "obama" / "obama1.jpg"
+    group = samples / "group" / "obama_and_biden_2.jpg"
+    commands = [
+        ["detect", group],
+        ["embed", obama],
+        ["verify", obama, obama_other],
+        ["enroll", "Barack Obama", obama],
+        ["recognize", group],
+        ["celebrity", obama],
+        ["people", "list"],
+        ["models", "list"],
+    ]
+    answers = {}
+    for command in commands:
+        result = run_without_tensorflow(CLI, *map(str, command), "--json", "--no-cache", gallery=gallery)
+        assert result.returncode == 0, f"faceprint {command[0]}: {result.stderr}"
+        answers[command[0]] = json.loads(result.stdout)
+    assert len(answers["detect"]["images"][0]["faces"]) >= 2
+    assert answers["verify"]["same_person"] is True
+    names = {face["identity"] for face in answers["recognize"]["images"][0]["faces"]}
+    assert "Barack Obama" in names
+
+
+def test_web_requests_run_without_tensorflow(samples, gallery):
+    app = BLOCK + textwrap.dedent(
+        """
+        import io, json
+        from pathlib import Path
+        from faceprint.web import create_app
+        from faceprint.web.app import RECOGNIZER_EXTENSION, warm_up
+
+        samples = Path(sys.argv[1])
+        app = create_app({"FACEPRINT_ADMIN_KEY": None, "FACEPRINT_RECOGNIZE_KEY": None,
+                          "FACEPRINT_API_KEYS_FILE": None, "FACEPRINT_RATE_LIMIT": "off"})
+        app.testing = True
+        warm_up(app.extensions[RECOGNIZER_EXTENSION])
+        client = app.test_client()
+
+        def upload(path):
+            return (io.BytesIO(Path(path).read_bytes()), Path(path).name)
+
+        group, obama = samples / "group" / "obama_and_biden_2.jpg", samples / "people" / "obama" / "obama.jpg"
+        statuses = {}
+        for endpoint in ("detect", "recognize", "celebrity"):
+            statuses[endpoint] = client.post(f"/api/v1/{endpoint}", data={"image": upload(group)}).status_code
+        response = client.post("/api/v1/verify", data={"image_a": upload(obama), "image_b": upload(group)})
+        statuses["verify"] = response.status_code
+        print(json.dumps(statuses))
+        """
+    )
+    result = run_without_tensorflow(app, str(samples), gallery=gallery)
+    assert result.returncode == 0, result.stderr
+    statuses = json.loads(result.stdout.strip().splitlines()[-1])
+    assert statuses == {"detect": 200, "recognize": 200, "celebrity": 200, "verify": 200}, statuses
