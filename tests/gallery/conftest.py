@@ -89,7 +89,7 @@ def _postgres_rows(url: str) -> dict[str, int]:
             table: connection.execute(f"SELECT COUNT(*) FROM faceprint.{table}").fetchone()[0]
             for table in ("people", "photos", "photo_blobs")
         }
-        tables = [row[0] for row in connection.execute("SELECT table_name FROM faceprint.models").fetchall()]
+        tables = [f"embedding_{row[0]}" for row in connection.execute("SELECT id FROM faceprint.models").fetchall()]
         counts["embeddings"] = sum(
             connection.execute(f'SELECT COUNT(*) FROM faceprint."{table}"').fetchone()[0] for table in tables
         )

@@ -123,7 +123,7 @@ def test_index_follows_writes_of_another_process_and_its_saved_file(big, caplog)
     assert all(c.person != "Person 0005" for c in gallery.search("facenet", centres[5], k=10)[0])
 
     # A new process loads the saved (now stale) file and catches up from the log instead of rebuilding.
-    with caplog.at_level(logging.INFO, logger="faceprint.gallery.sqlite"):
+    with caplog.at_level(logging.INFO, logger="faceprint.gallery.sqlite_index"):
         reader = SQLiteGallery(gallery.path, ann_threshold=1_000)
         try:
             assert reader.search("facenet", fresh[4], k=1)[0][0].person == "Newcomer 4"
@@ -185,7 +185,7 @@ def test_an_index_older_than_the_kept_log_is_resynchronised(big, monkeypatch, ca
     finally:
         writer.close()
     assert floor > 0
-    with caplog.at_level(logging.INFO, logger="faceprint.gallery.sqlite"):
+    with caplog.at_level(logging.INFO, logger="faceprint.gallery.sqlite_index"):
         reader = SQLiteGallery(gallery.path, ann_threshold=1_000)
         try:
             assert reader.search("facenet", centres[104], k=1)[0][0].person == "Extra 4"

@@ -1,4 +1,4 @@
-"""What is particular to each store: choosing one by URL, SQLite's migrations and modes, pgvector's index."""
+"""What is particular to each store: choosing one by URL, SQLite's modes, pgvector's index."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from gallery_workers import unit
 
 from faceprint.errors import GalleryError
 from faceprint.gallery import default_gallery_url, open_gallery, sqlite_path
-from faceprint.gallery import sqlite as sqlite_store
 from faceprint.gallery.postgres import PostgresGallery, display_url
+from faceprint.gallery.schema import STEPS
 from faceprint.gallery.sqlite import SQLiteGallery
 
 # --- choosing a store ---------------------------------------------------------------------------------------
@@ -73,59 +73,10 @@ def test_unreachable_postgres_is_a_gallery_error():
 def test_sqlite_uses_wal_and_records_its_schema_version(tmp_path):
     store = SQLiteGallery(tmp_path / "g.db")
     try:
-        assert store.schema_version() == len(sqlite_store.MIGRATIONS) == 2
+        assert store.schema_version() == len(STEPS) == 3
         connection = store._connection()
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    finally:
-        store.close()
-
-
-def _add_nickname_column(connection: sqlite3.Connection) -> None:
-    """A stand-in for a future release's migration."""
-    connection.execute("ALTER TABLE people ADD COLUMN nickname TEXT")
-    connection.execute("UPDATE people SET nickname = lower(name)")
-
-
-def test_sqlite_migrates_an_older_gallery_and_keeps_its_data(tmp_path, monkeypatch):
-    path = tmp_path / "old.db"
-    rng = np.random.default_rng(9)
-    vector = unit(rng, 64)
-    old = SQLiteGallery(path)  # made at version 2, the newest this release knows
-    old.add_photo("Grace Hopper", "g1", {"facenet": vector}, thumbnail=b"thumb")
-    old.close()
-
-    monkeypatch.setattr(sqlite_store, "MIGRATIONS", [*sqlite_store.MIGRATIONS, _add_nickname_column])
-    new = SQLiteGallery(path)
-    try:
-        assert new.schema_version() == 3
-        assert new._connection().execute("SELECT nickname FROM people").fetchall() == [("grace hopper",)]
-        assert new.person("Grace Hopper").thumbnail == b"thumb"
-        assert new.search("facenet", vector, k=1)[0][0].person == "Grace Hopper"
-    finally:
-        new.close()
-    reopened = SQLiteGallery(path)  # nothing left to migrate
-    assert reopened.schema_version() == 3 and reopened.count() == 1
-    reopened.close()
-
-
-def test_sqlite_failed_migration_leaves_the_gallery_as_it_was(tmp_path, monkeypatch):
-    path = tmp_path / "g.db"
-    SQLiteGallery(path).add_photo("Kept", "k", {"facenet": np.ones(8)})
-
-    def broken(connection: sqlite3.Connection) -> None:
-        connection.execute("ALTER TABLE people ADD COLUMN half_done TEXT")
-        raise RuntimeError("migration bug")
-
-    monkeypatch.setattr(sqlite_store, "MIGRATIONS", [*sqlite_store.MIGRATIONS, broken])
-    with pytest.raises(RuntimeError, match="migration bug"):
-        SQLiteGallery(path)
-    monkeypatch.undo()
-    store = SQLiteGallery(path)
-    try:
-        assert store.schema_version() == 2 and store.count() == 1
-        columns = [row[1] for row in store._connection().execute("PRAGMA table_info(people)")]
-        assert "half_done" not in columns
     finally:
         store.close()
 
@@ -155,7 +106,7 @@ def test_postgres_creates_an_hnsw_cosine_index_per_model(postgres_url):
         assert isinstance(store, PostgresGallery) and store.ef_search == 64
         rng = np.random.default_rng(10)
         store.add_photo("Ann", "a", {"facenet": unit(rng, 512), "dlib": unit(rng, 128)})
-        assert store.schema_version() == 1
+        assert store.schema_version() == len(STEPS)
         with psycopg.connect(postgres_url) as connection:
             models = dict(connection.execute("SELECT name, dim FROM faceprint.models").fetchall())
             rows = connection.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'faceprint'").fetchall()
@@ -198,7 +149,7 @@ def test_postgres_servers_starting_together_do_not_race(postgres_url):
         thread.join(60)
     try:
         assert errors == [] and len(stores) == 4
-        assert {store.schema_version() for store in stores} == {1}
+        assert {store.schema_version() for store in stores} == {len(STEPS)}
         with psycopg.connect(postgres_url) as connection:
             assert connection.execute("SELECT COUNT(*) FROM faceprint.schema_version").fetchone()[0] == 1
     finally:

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 from fixtures.make_previous_release import answers
+from gallery_workers import unit
 
-from faceprint.gallery import open_gallery
+from faceprint.errors import GalleryError, InvalidEmbeddingError
+from faceprint.gallery import open_gallery, store
+from faceprint.gallery.schema import STEPS, AddColumn, Column, Sql, Step, Type
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED = json.loads((FIXTURES / "previous.answers.json").read_text())
@@ -88,5 +92,118 @@ def test_previous_release_gallery_takes_new_photos(previous_url):
         gallery.rename("Kit Harington", "Jon Snow")
         gallery.delete("Person A")
         assert [person.name for person in gallery.people()] == ["Barack Obama", "Joe Biden", "Jon Snow"]
+    finally:
+        gallery.close()
+
+
+# --- the one list of upgrade steps, on both engines ---------------------------------------------------------
+
+NICKNAMES = Step(
+    "a stand-in for a future release's step: a new column, filled from the old ones",
+    (AddColumn("people", Column("nickname", Type.TEXT, null=True)), Sql("UPDATE people SET nickname = lower(name)")),
+)
+
+
+def columns(gallery, table: str) -> list[str]:
+    """The table's column names, read from the engine's own catalogue."""
+    with gallery.engine.read() as tx:
+        if gallery.engine.name == "sqlite":
+            return [row[1] for row in tx.all(f"PRAGMA table_info({table})")]
+        return [
+            row[0]
+            for row in tx.all(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'faceprint' "
+                "AND table_name = ? ORDER BY ordinal_position",
+                (table,),
+            )
+        ]
+
+
+def test_a_new_step_upgrades_a_gallery_in_place_and_keeps_its_data(gallery_url, monkeypatch):
+    rng = np.random.default_rng(9)
+    vector = unit(rng, 64)
+    old = open_gallery(gallery_url)
+    old.add_photo("Grace Hopper", "g1", {"facenet": vector}, thumbnail=b"thumb")
+    old.close()
+
+    monkeypatch.setattr(store, "STEPS", (*STEPS, NICKNAMES))
+    new = open_gallery(gallery_url)
+    try:
+        assert new.schema_version() == len(STEPS) + 1
+        with new.engine.read() as tx:
+            assert tx.all("SELECT nickname FROM people") == [("grace hopper",)]
+        assert new.person("Grace Hopper").thumbnail == b"thumb"
+        assert new.search("facenet", vector, k=1)[0][0].person == "Grace Hopper"
+    finally:
+        new.close()
+    reopened = open_gallery(gallery_url)  # nothing left to upgrade
+    try:
+        assert reopened.schema_version() == len(STEPS) + 1 and reopened.count() == 1
+    finally:
+        reopened.close()
+
+
+def test_a_failed_step_leaves_the_gallery_as_it_was(gallery_url, monkeypatch):
+    open_gallery(gallery_url).add_photo("Kept", "k", {"facenet": np.ones(8)})
+    broken = Step(
+        "a step that fails half-way",
+        (AddColumn("people", Column("half_done", Type.TEXT, null=True)), Sql("UPDATE no_such_table SET x = 1")),
+    )
+    monkeypatch.setattr(store, "STEPS", (*STEPS, broken))
+    with pytest.raises((GalleryError, sqlite3.Error), match="no_such_table"):
+        open_gallery(gallery_url)
+    monkeypatch.undo()
+    gallery = open_gallery(gallery_url)
+    try:
+        assert gallery.schema_version() == len(STEPS) and gallery.count() == 1
+        assert "half_done" not in columns(gallery, "people")
+    finally:
+        gallery.close()
+
+
+def test_an_upgraded_gallery_has_the_schema_of_a_new_one(previous_url, tmp_path, request):
+    upgraded = open_gallery(previous_url)
+    if store_of(previous_url) == "sqlite":
+        fresh = open_gallery(f"sqlite:///{tmp_path / 'fresh.db'}")
+    else:
+        fresh = open_gallery(request.getfixturevalue("postgres_url"))
+    try:
+        for table in ("people", "photos", "photo_blobs", "models", "schema_version"):
+            assert columns(upgraded, table) == columns(fresh, table), table
+        assert upgraded.schema_version() == fresh.schema_version() == len(STEPS)
+    finally:
+        upgraded.close()
+        fresh.close()
+
+
+def test_a_gallery_from_a_newer_release_is_refused(previous_url):
+    open_gallery(previous_url).close()
+    with open_gallery(previous_url).engine.write() as tx:
+        tx.run("UPDATE schema_version SET version = ?", (len(STEPS) + 1,))
+    with pytest.raises(GalleryError, match=r"newer than this faceprint understands.*upgrade faceprint"):
+        open_gallery(previous_url)
+
+
+# --- model versions ---------------------------------------------------------------------------------------
+
+
+def test_vectors_of_another_model_version_are_refused(gallery):
+    rng = np.random.default_rng(3)
+    gallery.add_photo("Ann", "a", {"facenet": unit(rng, 32)}, versions={"facenet": "facenet/int8"})
+    assert gallery.model_versions() == {"facenet": "facenet/int8"}
+    with pytest.raises(InvalidEmbeddingError, match=r"facenet/float32.*facenet/int8"):
+        gallery.add_photo("Bob", "b", {"facenet": unit(rng, 32)}, versions={"facenet": "facenet/float32"})
+    gallery.add_photo("Bob", "b", {"facenet": unit(rng, 32)}, versions={"facenet": "facenet/int8"})
+    gallery.add_photo("Cy", "c", {"facenet": unit(rng, 32)})  # no version given: not checked
+    assert gallery.count() == 3
+
+
+def test_models_of_a_previous_release_have_no_recorded_version(previous_url):
+    gallery = open_gallery(previous_url)
+    try:
+        assert gallery.model_versions() == {"dlib": None, "facenet": None}
+        vectors = probes()["Joe Biden"]
+        gallery.add_photo("Joe Biden", "new", vectors, versions={"facenet": "facenet/int8", "dlib": "dlib/v1"})
+        assert gallery.model_versions() == {"dlib": None, "facenet": None}  # unknown stays unknown
     finally:
         gallery.close()
