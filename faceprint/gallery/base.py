@@ -100,6 +100,12 @@ class ImportSummary:
         }
 
 
+Vectors = Mapping[str, np.ndarray]  # model name -> one embedding
+Quality = Mapping[str, float]  # quality measure -> value
+Versions = Mapping[str, str]  # model name -> version of the network that computed its embedding
+Blob = bytes | None
+
+
 @runtime_checkable
 class Gallery(Protocol):
     """Enrolled people and, per photo, one embedding per model; searchable by cosine similarity."""
@@ -110,12 +116,14 @@ class Gallery(Protocol):
         self,
         person: str,
         content_hash: str,
-        embeddings: Mapping[str, np.ndarray],
-        quality: Mapping[str, float] | None = None,
-        thumbnail: bytes | None = None,
-        image: bytes | None = None,
+        embeddings: Vectors,
+        quality: Quality | None = None,
+        thumbnail: Blob = None,
+        image: Blob = None,
+        versions: Versions | None = None,
     ) -> tuple[PhotoRecord, bool]:
-        """Store a photo (creating the person if new) in one transaction; ``(record, created)``."""
+        """Store a photo (creating the person if new) in one transaction; ``(record, created)``. ``versions``:
+        the network version of each embedding (vectors of another version than the model's are refused)."""
         ...
 
     def people(self) -> list[Person]:
@@ -142,8 +150,17 @@ class Gallery(Protocol):
         """Remove one photo; a person left with no photos is deleted."""
         ...
 
-    def search(self, model: str, vectors: np.ndarray, k: int = 10) -> list[list[Candidate]]:
-        """For each query row, the ``k`` stored photos most similar under ``model``, best first."""
+    def search(self, model: str, vectors: np.ndarray, k: int = 10, version: str | None = None) -> list[list[Candidate]]:
+        """For each query row, the ``k`` stored photos most similar under ``model``, best first (queries of
+        another ``version`` than the model's are refused)."""
+        ...
+
+    def photo_thumbnail(self, name: str, photo_id: int) -> bytes | None:
+        """One photo's thumbnail; ``UnknownPersonError`` / ``UnknownPhotoError`` if absent."""
+        ...
+
+    def model_versions(self) -> dict[str, str | None]:
+        """Each model's network version (``None``: stored before versions were recorded)."""
         ...
 
     def vectors(self, model: str, photo_ids: Sequence[int]) -> np.ndarray:
@@ -158,8 +175,9 @@ class Gallery(Protocol):
         """Every photo with all that is stored about it, by person then age, from one consistent snapshot."""
         ...
 
-    def import_photos(self, photos: Iterable[PhotoData]) -> ImportSummary:
-        """Store many photos keeping their times, in one transaction; photos already present only gain models."""
+    def import_photos(self, photos: Iterable[PhotoData], versions: Versions | None = None) -> ImportSummary:
+        """Store many photos keeping their times, in one transaction; photos already present only gain models;
+        ``versions`` as for ``add_photo``."""
         ...
 
     def count(self) -> int:

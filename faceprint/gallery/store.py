@@ -57,6 +57,16 @@ _PERSON_SELECT = (
 )
 
 
+def check_version(model: ModelRow, version: str | None) -> None:
+    """``InvalidEmbeddingError`` if a vector of ``version`` would be compared with the model's stored vectors
+    of another version (unchecked where either is unknown)."""
+    if version is not None and model.version is not None and version != model.version:
+        raise InvalidEmbeddingError(
+            f"the {model.name} embedding was computed by {version}, but this gallery's {model.name} vectors were "
+            f"computed by {model.version}; they cannot be compared: re-enroll with the same model version"
+        )
+
+
 def migrate(engine: Engine) -> int:
     """Bring the schema to ``len(STEPS)`` in one transaction (never half-applied); the version found.
 
@@ -155,12 +165,7 @@ class GalleryStore:
                 model = ModelRow(model_id, name, vector.size, versions.get(name))
                 self.engine.create_vector_storage(tx, model)
             check_dimension(name, model.dim, vector.size)
-            given = versions.get(name)
-            if given is not None and model.version is not None and given != model.version:
-                raise InvalidEmbeddingError(
-                    f"the {name} embedding was computed by {given}, but this gallery's {name} vectors were computed "
-                    f"by {model.version}; they cannot be compared: re-enroll with the same model version"
-                )
+            check_version(model, versions.get(name))
             models[name] = model
         return models
 
@@ -367,17 +372,19 @@ class GalleryStore:
                         image=None if row[8] is None else bytes(row[8]),
                     )
 
-    def search(self, model: str, vectors: np.ndarray, k: int = 10) -> list[list[Candidate]]:
+    def search(self, model: str, vectors: np.ndarray, k: int = 10, version: str | None = None) -> list[list[Candidate]]:
         """For each query row, the ``k`` stored photos most similar under ``model``, best first.
 
         How a model is searched is the engine's (exact or HNSW); the similarities are cosines. A model with no
-        stored vectors gives empty lists; a query of the wrong size is an error."""
+        stored vectors gives empty lists; a query of the wrong size, or of another ``version`` than the one the
+        gallery recorded for the model, is an error."""
         queries = query_matrix(vectors, k)
         with self.engine.read() as tx:
             row = self._model(tx, model)
         if row is None:
             return [[] for _ in range(len(queries))]
         check_dimension(model, row.dim, queries.shape[1])
+        check_version(row, version)
         hits = self.engine.nearest(row, queries, k)
         names = self._names({photo_id for ids, _ in hits for photo_id in ids})
         return [

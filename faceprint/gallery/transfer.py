@@ -176,7 +176,11 @@ def export_gallery(
                     writer.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n")
                 hashes[PEOPLE] = writer.sha256.hexdigest()
             summary.people = len(people)
-            versions = dict(model_versions) if model_versions is not None else known_model_versions(list(spools))
+            if model_versions is not None:
+                versions = dict(model_versions)
+            else:  # what the gallery recorded, else how this faceprint computes the model today
+                recorded = {name: version for name, version in gallery.model_versions().items() if version}
+                versions = {**known_model_versions(list(spools)), **recorded}
             models = []
             for position, (model, (vectors, numbers, (rows, dim))) in enumerate(sorted(spools.items())):
                 member_name = f"embeddings/{position}.npy"
@@ -433,8 +437,9 @@ def import_gallery(
 ) -> TransferSummary:
     """Add everything in the export file ``path`` to ``gallery``: checked first, then one transaction.
 
-    Re-importing the same file adds nothing. A photo already in the gallery gains the models it lacked. The
-    summary warns when a model's recorded version differs from how this faceprint computes that model."""
+    Re-importing the same file adds nothing. A photo already in the gallery gains the models it lacked. Models
+    new to the gallery record the file's versions; vectors of another version than one the gallery recorded are
+    refused. The summary warns when a model's recorded version differs from how this faceprint computes it."""
     export = _ExportFile(Path(path))
     try:
         for _ in export.photos_data():  # every photo validated before the first write
@@ -455,7 +460,9 @@ def import_gallery(
                 if progress is not None:
                     progress(1)
 
-        changes = gallery.import_photos(photos())
+        changes = gallery.import_photos(
+            photos(), versions={name: version for name, version in recorded.items() if version}
+        )
     finally:
         export.close()
     summary.people_added = changes.people_added

@@ -362,3 +362,16 @@ def test_vectors_returns_stored_embeddings_in_the_order_asked(gallery):
     np.testing.assert_allclose(rows[1], first, atol=1e-6)
     assert not rows[2].any()
     assert gallery.vectors("unknown-model", [a.id]).shape == (1, 0)
+
+
+def test_photo_thumbnail_is_that_photo_s(gallery):
+    rng = np.random.default_rng(12)
+    with_thumbnail, _ = gallery.add_photo("Ada", "a1", {"m": unit(rng, 16)}, thumbnail=b"first")
+    without, _ = gallery.add_photo("Ada", "a2", {"m": unit(rng, 16)})
+    other, _ = gallery.add_photo("Bob", "b1", {"m": unit(rng, 16)}, thumbnail=b"bob")
+    assert gallery.photo_thumbnail("Ada", with_thumbnail.id) == b"first"
+    assert gallery.photo_thumbnail("Ada", without.id) is None
+    with pytest.raises(UnknownPhotoError):
+        gallery.photo_thumbnail("Ada", other.id)  # Bob's photo, not Ada's
+    with pytest.raises(UnknownPersonError):
+        gallery.photo_thumbnail("Nobody", other.id)

@@ -19,6 +19,7 @@ from gallery_workers import unit
 from faceprint.errors import GalleryError, InvalidEmbeddingError
 from faceprint.gallery import open_gallery, store
 from faceprint.gallery.schema import STEPS, AddColumn, Column, Sql, Step, Type
+from faceprint.gallery.transfer import export_gallery, import_gallery
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED = json.loads((FIXTURES / "previous.answers.json").read_text())
@@ -207,3 +208,29 @@ def test_models_of_a_previous_release_have_no_recorded_version(previous_url):
         assert gallery.model_versions() == {"dlib": None, "facenet": None}  # unknown stays unknown
     finally:
         gallery.close()
+
+
+def test_queries_of_another_model_version_are_refused(gallery):
+    rng = np.random.default_rng(4)
+    vector = unit(rng, 32)
+    gallery.add_photo("Ann", "a", {"facenet": vector}, versions={"facenet": "facenet/int8"})
+    assert gallery.search("facenet", vector, k=1, version="facenet/int8")[0][0].person == "Ann"
+    assert gallery.search("facenet", vector, k=1)[0][0].person == "Ann"
+    with pytest.raises(InvalidEmbeddingError, match="cannot be compared"):
+        gallery.search("facenet", vector, k=1, version="facenet/float32")
+
+
+def test_an_import_records_the_file_versions_and_refuses_others(gallery, tmp_path):
+    rng = np.random.default_rng(5)
+    source = open_gallery(f"sqlite:///{tmp_path / 'source.db'}")
+    try:
+        source.add_photo("Ann", "a", {"facenet": unit(rng, 32)}, versions={"facenet": "facenet/int8"})
+        export_gallery(source, tmp_path / "int8.zip")
+        export_gallery(source, tmp_path / "float32.zip", model_versions={"facenet": "facenet/float32"})
+    finally:
+        source.close()
+    import_gallery(gallery, tmp_path / "int8.zip")
+    assert gallery.model_versions() == {"facenet": "facenet/int8"}
+    with pytest.raises(InvalidEmbeddingError, match="cannot be compared"):
+        import_gallery(gallery, tmp_path / "float32.zip")
+    assert gallery.count() == 1
