@@ -12,6 +12,7 @@ from PIL import Image
 
 from faceprint.errors import FaceprintError, ImageError, ImageTooLargeError
 from faceprint.imaging import (
+    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     ImageLimits,
     decode_bytes,
@@ -513,3 +514,27 @@ def test_describe():
     assert describe(np.zeros((2, 3, 3))) == "array (2, 3, 3)"
     assert describe(b"12345") == "uploaded image (5 bytes)"
     assert describe(bytearray(3)) == "uploaded image (3 bytes)"
+
+
+# --- format policy and limit messages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "TGA", "PCX", "SGI", "DDS", "EPS", "IM", "XBM"])
+def test_undocumented_formats_are_refused_before_a_decoder_runs(tmp_path, fmt):
+    path = tmp_path / f"image.{fmt.lower()}"
+    try:
+        Image.new("RGB", (32, 32), (10, 20, 30)).save(path, format=fmt)
+    except (OSError, KeyError, ValueError):
+        pytest.skip(f"Pillow cannot write {fmt} here")
+    with pytest.raises(ImageError, match=r"JPEG, PNG, WebP, BMP, PGM/PPM, GIF, TIFF"):
+        load_image(path)
+
+
+def test_the_byte_limit_is_stated_in_the_documented_megabytes(tmp_path):
+    data = b"\xff\xd8" + bytes(DEFAULT_MAX_BYTES)
+    with pytest.raises(ImageTooLargeError, match=r"above the 20 MB limit"):
+        load_image(data)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data)
+    with pytest.raises(ImageTooLargeError, match=r"file is 20\.0 MB, above the 20 MB limit"):
+        load_image(path)

@@ -21,7 +21,7 @@ DEFAULT_REQUEST_MEGAPIXELS = 250
 DEFAULT_QUEUE_TIMEOUT_S = 60
 DEFAULT_MAX_QUEUE = 64
 DEFAULT_HEAVY_MEGAPIXELS = 4
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 ENVIRONMENT_SETTINGS = (
     "FACEPRINT_GALLERY",
@@ -93,7 +93,9 @@ def allowed_hosts(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return LOOPBACK_HOSTS
     items = value.split(",") if isinstance(value, str) else list(value)
-    hosts = tuple(dict.fromkeys(str(item).strip().lower().rstrip(".") for item in items if str(item).strip()))
+    names = [str(item).strip().lower().rstrip(".") for item in items if str(item).strip()]
+    # an IPv6 address is written in brackets in a Host header
+    hosts = tuple(dict.fromkeys(f"[{name}]" if ":" in name and not name.startswith("[") else name for name in names))
     for host in hosts:
         if not re.fullmatch(r"\*|(\*\.)?[a-z0-9_.\-]+|\[[0-9a-f:.]+\]", host):
             raise ConfigurationError(f"FACEPRINT_ALLOWED_HOSTS: {host!r} is not a host name, an address or '*'")

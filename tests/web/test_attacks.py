@@ -61,8 +61,9 @@ def test_loopback_names_are_allowed_by_default(client, host):
 
 
 def test_allowed_hosts_are_configurable_with_wildcards(make_app):
-    client = make_app(**KEYS, FACEPRINT_ALLOWED_HOSTS="faces.example.org, *.faces.example.net").test_client()
-    for host in ("faces.example.org", "faces.example.org:443", "a.faces.example.net"):
+    hosts = "faces.example.org, *.faces.example.net, 2001:db8::1"
+    client = make_app(**KEYS, FACEPRINT_ALLOWED_HOSTS=hosts).test_client()
+    for host in ("faces.example.org", "faces.example.org:443", "a.faces.example.net", "[2001:db8::1]:8000"):
         response = client.get("/api/v1/people", headers={"Host": host, **AS_ADMIN}, environ_base=ELSEWHERE)
         assert response.status_code == 200, host
     for host in ("example.org", "faces.example.org.evil.example", "localhost", "faces.example.net"):
@@ -78,10 +79,10 @@ def test_a_keyless_server_may_only_allow_loopback_names(make_app):
 
 
 def test_serve_allows_the_address_it_listens_on():
-    assert default_allowed_hosts("127.0.0.1") == ("localhost", "127.0.0.1", "[::1]", "::1")
+    assert default_allowed_hosts("127.0.0.1") == ("localhost", "127.0.0.1", "[::1]")
     assert "192.0.2.10" in default_allowed_hosts("192.0.2.10")
     assert "[2001:db8::1]" in default_allowed_hosts("2001:db8::1")
-    assert len(default_allowed_hosts("0.0.0.0")) > 4  # this machine's host names
+    assert len(default_allowed_hosts("0.0.0.0")) > 3  # this machine's host names
 
 
 # -- 2. the key policy in every entry point ------------------------------------------------------------------------

@@ -64,3 +64,58 @@ def test_fuzzed_requests_never_fail_the_server_and_match_the_document(api_schema
         except (Exception, BaseExceptionGroup) as error:  # collect every operation's failure, then report them together
             failures.append(f"{operation.label}: {error}")
     assert not failures, "\n\n".join(failures)
+
+
+HOSTILE_HEADERS = [
+    {"Host": "evil.example:8000"},
+    {"Host": "127.0.0.1:" + "9" * 5000},
+    {"Host": "[::1"},
+    {"Host": ""},
+    {"X-API-Key": "made-up"},
+    {"X-API-Key": "x" * 10_000},
+    {"Authorization": "Bearer"},
+    {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    {"Content-Type": "multipart/form-data"},
+    {"Content-Type": "multipart/form-data; boundary=" + "b" * 5000},
+    {"Content-Type": "application/json; charset=utf-7"},
+    {"Accept": "text/html"},
+]
+HOSTILE_BODIES = [
+    ("application/json", b"[" * 100_000 + b"]" * 100_000),
+    ("application/json", b'{"image": "x", "top": ' + b"9" * 5000 + b"}"),
+    ("application/json", b'{"name": "\\u202eevil", "images": ["x"], "face": ' + b"1" * 5000 + b"}"),
+    ("application/json", b'{"name": "..", "threshold": 1e999999}'),
+    ("application/json", b"\xff\xfe"),
+    ("application/x-www-form-urlencoded", b"&".join(b"f%d=x" % i for i in range(5000))),
+    ("application/x-www-form-urlencoded", b"top=" + b"9" * 5000 + b"&threshold=" + b"9" * 5000),
+    ("text/plain", b"hello"),
+]
+
+
+def _operations(app) -> list[tuple[str, str]]:
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    filled = {"{name}": "Nobody", "{photo_id}": "1"}
+    operations = []
+    for path, methods in document["paths"].items():
+        for placeholder, value in filled.items():
+            path = path.replace(placeholder, value)
+        operations += [(method.upper(), path) for method in methods]
+    return operations
+
+
+def test_hostile_headers_and_bodies_never_fail_the_server(app):
+    """Every operation with the headers and bodies of the open-internet review: a 4xx in JSON, never a 5xx."""
+    client = app.test_client()
+    failures = []
+    for method, path in _operations(app):
+        cases = [(headers, None, None) for headers in HOSTILE_HEADERS]
+        if method in ("POST", "PATCH"):
+            cases += [({}, content_type, body) for content_type, body in HOSTILE_BODIES]
+        for headers, content_type, body in cases:
+            response = client.open(path, method=method, headers=headers, data=body, content_type=content_type)
+            problem = response.status_code >= 500 or (response.status_code >= 400 and not response.is_json)
+            if problem and not (headers.get("Accept") == "text/html" and response.mimetype == "text/html"):
+                failures.append(f"{method} {path} {headers} {content_type}: {response.status_code}")
+    assert not failures, "\n".join(failures)

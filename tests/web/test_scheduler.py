@@ -68,9 +68,8 @@ def test_a_request_that_waits_too_long_is_told_the_server_is_busy():
     release, log = threading.Event(), []
     holder = hold(scheduler, 0, release, log, "holder")
     wait_for(lambda: log == ["holder"])
-    with pytest.raises(ServerBusy, match="within 0.2 s") as caught:
-        with scheduler.slot(0):
-            pass
+    with pytest.raises(ServerBusy, match=r"within 0\.2 s") as caught, scheduler.slot(0):
+        pass
     assert caught.value.http_status == 503 and caught.value.code == "busy"
     assert scheduler.stats().waiting == 0
     release.set()
@@ -87,9 +86,8 @@ def test_the_waiting_line_is_bounded():
     wait_for(lambda: log == ["running"])
     threads += [hold(scheduler, 0, release, log, f"waiting{i}") for i in range(2)]
     wait_for(lambda: scheduler.stats().waiting == 2)
-    with pytest.raises(ServerBusy, match="2 requests waiting"):
-        with scheduler.slot(0):
-            pass
+    with pytest.raises(ServerBusy, match="2 requests waiting"), scheduler.slot(0):
+        pass
     release.set()
     for thread in threads:
         thread.join(5)
@@ -98,7 +96,6 @@ def test_the_waiting_line_is_bounded():
 
 def test_an_error_inside_gives_the_place_back():
     scheduler = InferenceScheduler(slots=1)
-    with pytest.raises(RuntimeError):
-        with scheduler.slot(10):
-            raise RuntimeError("model failed")
+    with pytest.raises(RuntimeError), scheduler.slot(10):
+        raise RuntimeError("model failed")
     assert scheduler.stats().running == 0 and scheduler.stats().heavy_running == 0
