@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.celebrity.dataset import INFO, MANIFEST, PreparedDataset, scan_collection
-from faceprint.celebrity.evaluation import classification_metrics, write_report
 from faceprint.celebrity.faces import CANONICAL, canonical_crop, chunks, locate_faces
 from faceprint.celebrity.model import CelebrityModel
 from faceprint.errors import DatasetError, ImageError
@@ -53,6 +51,9 @@ class _Item:
 
 def _collection(data: Path, split: str) -> tuple[list[_Item], str]:
     """The images to evaluate: a prepared dataset's ``split`` (its original files), or a folder per person."""
+    # Imported here: the dataset tools need pandas, which looking up one photo's celebrity does not.
+    from faceprint.celebrity.dataset import INFO, MANIFEST, PreparedDataset, scan_collection
+
     if (data / MANIFEST).is_file():
         dataset = PreparedDataset.load(data)
         rows = dataset.rows(split, ("ok", "no_face"))
@@ -85,6 +86,8 @@ def evaluate_collection(
     files and people the model does not know are skipped with a counted warning. Returns the metrics, the record
     for the model card, and per image (in collection order) the true class indices and predicted probabilities."""
     from tqdm import tqdm
+
+    from faceprint.celebrity.evaluation import classification_metrics, write_report
 
     data = Path(data)
     items, description = _collection(data, split)
