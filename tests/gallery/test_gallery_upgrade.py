@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from fixtures.make_previous_release import answers
+from fixtures.make_previous_release import PROBES, answers
 from gallery_workers import unit
 
+from faceprint import FaceRecognizer
 from faceprint.errors import GalleryError, InvalidEmbeddingError
 from faceprint.gallery import open_gallery, store
 from faceprint.gallery.schema import STEPS, AddColumn, Column, Sql, Step, Type
@@ -234,3 +235,17 @@ def test_an_import_records_the_file_versions_and_refuses_others(gallery, tmp_pat
     with pytest.raises(InvalidEmbeddingError, match="cannot be compared"):
         import_gallery(gallery, tmp_path / "float32.zip")
     assert gallery.count() == 1
+
+
+def test_the_recognizer_names_the_probes_as_the_previous_release_did(previous_url, pipeline, samples):
+    """End to end with the real models: the probe photos get the identities and candidate order recorded."""
+    recognizer = FaceRecognizer(gallery=previous_url, pipeline=pipeline)
+    try:
+        for name, path in PROBES.items():
+            faces = recognizer.recognize(samples / "people" / path)
+            recorded = RECORDED["recognized"][name]
+            assert [face["identity"] for face in faces] == [face["identity"] for face in recorded] == [name]
+            got = [[c["name"] for c in face["candidates"]] for face in faces]
+            assert got == [[c["name"] for c in face["candidates"]] for face in recorded]
+    finally:
+        recognizer.gallery.close()
