@@ -1,4 +1,5 @@
-"""``faceprint gallery export FILE`` and ``faceprint gallery import FILE``: move a gallery to and from one file."""
+"""``faceprint gallery export FILE`` / ``import FILE``: move a gallery to and from one file; ``faceprint gallery info``:
+what it holds, its schema version and each model's recorded network version."""
 
 from __future__ import annotations
 
@@ -50,6 +51,31 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    gallery = _open(args)  # opening applies any pending schema upgrade
+    try:
+        stored = gallery.models()
+        data = {
+            "gallery": gallery.url,
+            "schema_version": gallery.schema_version(),
+            "people": len(gallery.people()),
+            "photos": gallery.count(),
+            "models": [
+                {"name": name, "version": version, "has_vectors": name in stored}
+                for name, version in sorted(gallery.model_versions().items())
+            ],
+        }
+    finally:
+        gallery.close()
+    lines = [f"{data['gallery']}: schema version {data['schema_version']}"]
+    lines.append(f"{data['people']} people, {data['photos']} photo(s)")
+    for model in data["models"]:
+        version = model["version"] or "version not recorded (stored before versions were kept; may mix versions)"
+        lines.append(f"model {model['name']}: {version}")
+    _report(args, data, "\n".join(lines))
+    return 0
+
+
 def _report(args: argparse.Namespace, data: dict, text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
@@ -61,13 +87,16 @@ def _report(args: argparse.Namespace, data: dict, text: str) -> None:
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     if args.gallery_action is None:
-        raise FaceprintError("say what to do: faceprint gallery export FILE, or faceprint gallery import FILE")
+        raise FaceprintError("say what to do: faceprint gallery export FILE, import FILE, or info")
     return args.gallery_func(args)
 
 
 def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.ArgumentParser) -> None:
-    """Add ``faceprint gallery export|import FILE`` (with ``--gallery URL`` and ``--json``) to the command."""
-    parser = sub.add_parser("gallery", help="export the gallery to a file, or import one (backups, moving stores)")
+    """Add ``faceprint gallery export|import FILE`` and ``faceprint gallery info`` (with ``--gallery URL`` and
+    ``--json``) to the command."""
+    parser = sub.add_parser(
+        "gallery", help="export the gallery to a file, or import one (backups, moving stores); show what it holds"
+    )
     actions = parser.add_subparsers(dest="gallery_action")
     p = actions.add_parser(
         "export",
@@ -83,4 +112,10 @@ def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.Argu
     )
     p.add_argument("file", metavar="FILE")
     p.set_defaults(gallery_func=cmd_import)
+    p = actions.add_parser(
+        "info",
+        parents=[common, gallery_parent],
+        help="people, photos, schema version and each model's network version (upgrading an older gallery)",
+    )
+    p.set_defaults(gallery_func=cmd_info)
     parser.set_defaults(func=cmd_gallery, gallery_action=None)

@@ -17,6 +17,7 @@ from fixtures.make_previous_release import PROBES, answers
 from gallery_workers import unit
 
 from faceprint import FaceRecognizer
+from faceprint.cli import main
 from faceprint.errors import GalleryError, InvalidEmbeddingError
 from faceprint.gallery import open_gallery, store
 from faceprint.gallery.schema import STEPS, AddColumn, Column, Sql, Step, Type
@@ -249,3 +250,16 @@ def test_the_recognizer_names_the_probes_as_the_previous_release_did(previous_ur
             assert got == [[c["name"] for c in face["candidates"]] for face in recorded]
     finally:
         recognizer.gallery.close()
+
+
+def test_cli_info_shows_the_schema_and_unrecorded_versions(tmp_path, capsys):
+    url = previous_sqlite(tmp_path)
+    assert main(["gallery", "info", "--gallery", url, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["schema_version"] == len(STEPS) and info["people"] == 4 and info["photos"] == 7
+    assert info["models"] == [
+        {"name": "dlib", "version": None, "has_vectors": True},
+        {"name": "facenet", "version": None, "has_vectors": True},
+    ]
+    assert main(["gallery", "info", "--gallery", url]) == 0
+    assert "model facenet: version not recorded" in capsys.readouterr().out
