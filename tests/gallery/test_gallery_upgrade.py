@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,31 @@ def test_cli_info_shows_the_schema_and_unrecorded_versions(tmp_path, capsys):
     ]
     assert main(["gallery", "info", "--gallery", url]) == 0
     assert "model facenet: version not recorded" in capsys.readouterr().out
+
+
+def test_servers_opening_an_old_gallery_together_upgrade_it_once(previous_url):
+    """Four openers at once: the upgrade runs under the engine's exclusive lock, the others then find it done."""
+    stores, errors = [], []
+    start = threading.Barrier(4)
+
+    def open_one() -> None:
+        start.wait(30)
+        try:
+            stores.append(open_gallery(previous_url))
+        except Exception as error:  # collected and reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert errors == [] and len(stores) == 4
+        assert {store.schema_version() for store in stores} == {len(STEPS)}
+        with stores[0].engine.read() as tx:
+            assert tx.all("SELECT version FROM schema_version") == [(len(STEPS),)]
+        assert_same_answers(answers(stores[0], probes()), RECORDED[store_of(previous_url)])
+    finally:
+        for store in stores:
+            store.close()
