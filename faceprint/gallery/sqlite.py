@@ -279,6 +279,11 @@ class SQLiteGallery(GalleryStore):
         """This thread's connection."""
         return self.engine.connection()
 
+    @property
+    def _searchers(self) -> dict:
+        """Each model's in-memory index (for benchmarks that tune a live index)."""
+        return self.engine.indexes._searchers
+
     def index_path(self, model: str, model_id: int) -> Path:
         """Where the model's HNSW index is saved: beside the database, e.g. ``gallery.db.facenet.index``."""
         return self.engine.indexes.index_path(model, model_id)
