@@ -14,18 +14,18 @@ import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from faceprint.errors import GalleryError
 from faceprint.gallery.base import check_dimension
+from faceprint.gallery.engine import Tx
 from faceprint.gallery.vector_index import VectorIndex, VectorSource
-
-if TYPE_CHECKING:
-    from faceprint.gallery.sqlite import SQLiteEngine
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,18 @@ def _safe_file_part(model: str, model_id: int) -> str:
     return model if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", model) else f"model-{model_id}"
 
 
+class Database(Protocol):
+    """What the indexes need of the SQLite engine."""
+
+    path: Path
+
+    def connection(self) -> sqlite3.Connection: ...
+
+    def read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
+
+    def stored_vectors(self, model_id: int, photo_ids: Sequence[int]) -> dict[int, bytes]: ...
+
+
 @dataclass
 class _Searcher:
     """One model's in-memory index, as of log position ``seq`` and change counter ``counter``."""
@@ -60,7 +72,7 @@ class _Searcher:
 class Indexes:
     """Every model's index of one SQLite gallery, in this process."""
 
-    def __init__(self, engine: SQLiteEngine, ann_threshold: int, ef_search: int, save_index: bool) -> None:
+    def __init__(self, engine: Database, ann_threshold: int, ef_search: int, save_index: bool) -> None:
         self.engine = engine
         self.ann_threshold = ann_threshold
         self.ef_search = ef_search
