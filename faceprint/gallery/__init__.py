@@ -3,8 +3,10 @@
 Two stores behind one ``Gallery`` protocol, chosen by URL: ``sqlite:///path/to/gallery.db`` (embedded, the
 default; exact search up to 20,000 vectors per model, an HNSW index saved beside the file above that) and
 ``postgresql://user@host:port/db`` (PostgreSQL + pgvector, for several servers and big galleries). Both take
-``?ef_search=N`` to trade speed for recall; SQLite also ``ann_threshold=N`` and ``save_index=0``.
-``faceprint.gallery.transfer`` moves a gallery to and from a portable file."""
+``?ef_search=N`` to trade speed for recall; SQLite also ``ann_threshold=N`` and ``save_index=0``. The behaviour is
+written once (``store``) over each engine's dialect and vector storage (``engine``, ``sqlite``, ``postgres``); a
+gallery of an earlier release is upgraded in place when opened (``schema``). ``faceprint.gallery.transfer`` moves a
+gallery to and from a portable file."""
 
 from __future__ import annotations
 
