@@ -14,6 +14,7 @@ import ctypes
 import fcntl
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import sys
@@ -43,15 +44,41 @@ def default_engine() -> str:
 
 
 def files_digest(paths: Iterable[Path], *extra: str) -> str:
-    """A short SHA-256 over the bytes of ``paths`` (in the given order) and any ``extra`` strings."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    for text in extra:
-        digest.update(text.encode())
-    return digest.hexdigest()[:16]
+    """A short SHA-256 over the bytes of ``paths`` (in the given order) and any ``extra`` strings.
+
+    Remembered in the cache folder under the files' paths, sizes and modification times: the weight files are
+    100+ MB together, and hashing them at every start cost a few tenths of a second."""
+    paths = [Path(path) for path in paths]
+    stats = [path.stat() for path in paths]
+    key = hashlib.sha256(
+        repr([(str(p.resolve()), s.st_size, s.st_mtime_ns) for p, s in zip(paths, stats)] + list(extra)).encode()
+    ).hexdigest()
+    record = default_cache_dir() / "onnx" / "digests.json"
+    with _digests_lock:
+        try:
+            known = json.loads(record.read_text())
+        except (OSError, ValueError):
+            known = {}
+        known = known if isinstance(known, dict) else {}
+        if isinstance(known.get(key), str):
+            return known[key]
+        digest = hashlib.sha256()
+        for path in paths:
+            with open(path, "rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    digest.update(block)
+        for text in extra:
+            digest.update(text.encode())
+        known[key] = digest.hexdigest()[:16]
+        with contextlib.suppress(OSError):  # a read-only cache only costs the hashing next time
+            record.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=record.parent, suffix=".tmp", delete=False) as handle:
+                json.dump(known, handle)
+            os.replace(handle.name, record)
+        return known[key]
+
+
+_digests_lock = threading.Lock()
 
 
 def _converter_version() -> str | None:
@@ -175,21 +202,21 @@ class OnnxNetwork:
         return self.session.run(None, {self.input_name: inputs})
 
 
-_sessions: dict[Path, OnnxNetwork] = {}
+_sessions: dict[tuple[Path, int | None], OnnxNetwork] = {}
 _sessions_lock = threading.Lock()
 
 
-def onnx_network(name: str, digest: str, convert: Callable[[], bytes]) -> OnnxNetwork:
+def onnx_network(name: str, digest: str, convert: Callable[[], bytes], threads: int | None = None) -> OnnxNetwork:
     """The process-wide session of network ``name`` (converted and cached on first use)."""
-    return shared_network(converted_model(name, digest, convert))
+    return shared_network(converted_model(name, digest, convert), threads)
 
 
-def shared_network(path: Path) -> OnnxNetwork:
-    """The process-wide session of the ONNX file ``path``."""
+def shared_network(path: Path, threads: int | None = None) -> OnnxNetwork:
+    """The process-wide session of the ONNX file ``path`` with ``threads`` worker threads (None: one per core)."""
     with _sessions_lock:
-        if path not in _sessions:
-            _sessions[path] = OnnxNetwork(path)
-        return _sessions[path]
+        if (path, threads) not in _sessions:
+            _sessions[path, threads] = OnnxNetwork(path, threads)
+        return _sessions[path, threads]
 
 
 def quantize_int8(model: Path, ranges: Path, reader=None) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +69,18 @@ class FacePipeline:
         self.cache = cache
         self.limits = limits
         self._embedders = dict(embedders or {})
+
+    def load_models(self, models: Sequence[str] | None = None, wait: bool = True) -> list[Future]:
+        """Load the detector and the embedding ``models`` (default: the pipeline's) now, side by side: each loads
+        once per process from its prepared file. ``wait=False`` returns at once, so that a caller can decode and
+        detect while the embedding networks load (their first use waits for the load)."""
+        jobs = [getattr(self.detector, "_load", None)]
+        jobs += [getattr(self.embedder(name), "_load", None) for name in models or self.models]
+        futures = [_shared_pool().submit(job) for job in jobs if job is not None]
+        if wait:
+            for future in futures:
+                future.result()
+        return futures
 
     def embedder(self, name: str) -> Embedder:
         """The embedder used for model ``name``: one given to the constructor, else the shared registry instance."""

@@ -24,6 +24,9 @@ def match_image(pipeline: FacePipeline, model: CelebrityModel, source: ImageSour
     """Every face of one photo, largest first, with its best-matching celebrity, calibrated confidence and the
     ``top`` most probable celebrities. Faces are detected at the photo's own size first; a tight face crop in which
     none is found is detected again on a padded canvas. A photo with no face gives an empty list."""
+    pipeline.load_models(
+        model.members, wait=False
+    )  # the embedding networks load while the photo is decoded and searched
     image = pipeline.load(source)
     faces = pipeline.detect(image)
     if not faces:

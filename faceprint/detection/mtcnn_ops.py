@@ -170,7 +170,8 @@ def crop_and_resize(images: np.ndarray, rows: np.ndarray, size: int) -> np.ndarr
     def pick(rows_i: np.ndarray, cols_i: np.ndarray) -> np.ndarray:
         return images[image, rows_i[:, :, None], cols_i[:, None, :]]
 
-    top_row = pick(top_i, left_i) + (pick(top_i, right_i) - pick(top_i, left_i)) * x_lerp
-    bottom_row = pick(bottom_i, left_i) + (pick(bottom_i, right_i) - pick(bottom_i, left_i)) * x_lerp
+    top_left, bottom_left = pick(top_i, left_i), pick(bottom_i, left_i)
+    top_row = top_left + (pick(top_i, right_i) - top_left) * x_lerp
+    bottom_row = bottom_left + (pick(bottom_i, right_i) - bottom_left) * x_lerp
     crops = top_row + (bottom_row - top_row) * y_lerp
     return np.where(valid[..., None], crops, np.float32(0)).astype(np.float32)
