@@ -33,6 +33,7 @@ from faceprint.gallery.store import GalleryStore
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 60.0
+MIN_SQLITE = (3, 35, 0)  # INSERT/DELETE ... RETURNING
 # The vector log keeps at least this many entries; a saved index older than that is re-synchronised by
 # comparing photo ids (cheap) rather than rebuilt.
 LOG_KEEP = 500_000
@@ -103,6 +104,11 @@ class SQLiteEngine(Engine):
     storage_steps: ClassVar[dict[int, Callable[[Tx], None]]] = {1: _storage_v1, 2: _storage_v2}
 
     def __init__(self, path: Path, url: str, ann_threshold: int, ef_search: int, save_index: bool) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise GalleryError(
+                f"the gallery needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer (RETURNING clauses); this "
+                f"Python has SQLite {sqlite3.sqlite_version}"
+            )
         self.path = path
         self.url = url
         try:
