@@ -26,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from faceprint.web.pages import pages
     from faceprint.web.scheduler import InferenceScheduler, default_slots
     from faceprint.web.security import check_host, init_security
-    from faceprint.web.settings import load_settings
+    from faceprint.web.settings import DEFAULT_HEAVY_MEGAPIXELS, load_settings
     from faceprint.web.signin import auth
     from faceprint.web.uploads import InMemoryRequest, check_body_size
 
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[SCHEDULER_EXTENSION] = InferenceScheduler(
         slots=slots if thread_safe(recognizer) else 1,
         heavy_slots=app.config["FACEPRINT_HEAVY_SLOTS"],
+        heavy_cost=DEFAULT_HEAVY_MEGAPIXELS,
         max_waiting=app.config["FACEPRINT_MAX_QUEUE"],
         timeout_s=app.config["FACEPRINT_QUEUE_TIMEOUT_S"],
     )

@@ -164,7 +164,7 @@ def check_auth_throttle() -> None:
     if throttle is not None:
         limiter, limit = throttle
         if not limiter.test(limit, "auth-failures", client_address()):
-            raise TooManyRequests(f"{limit} failed key attempts")
+            raise TooManyRequests(f"{limit} failed key attempts", retry_after=limit.get_expiry())
 
 
 def record_auth_failure() -> None:

@@ -174,6 +174,7 @@ def test_failed_key_attempts_are_throttled(make_app):
         error_of(client.get("/api/v1/people", headers={"X-API-Key": f"guess-{index:012d}"}), 401, "unauthorized")
     throttled = client.get("/api/v1/people", headers={"X-API-Key": "guess-999999999999"})
     assert "failed key attempts" in error_of(throttled, 429, "rate_limited")
+    assert int(throttled.headers["Retry-After"]) > 0
     error_of(client.get("/api/v1/people", headers=AS_ADMIN), 429, "rate_limited")  # even the right key, for now
     other = client.get("/api/v1/people", headers=AS_ADMIN, environ_base={"REMOTE_ADDR": "127.0.0.2"})
     assert other.status_code == 200  # another client is not affected
