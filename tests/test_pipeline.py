@@ -1,4 +1,4 @@
-"""The pipeline's model concurrency changes nothing but speed."""
+"""The pipeline's model concurrency changes nothing but speed; models load side by side on request."""
 
 from __future__ import annotations
 
@@ -39,3 +39,23 @@ def test_detections_cached_by_one_runtime_are_not_served_to_another(tmp_path, sa
     np.testing.assert_allclose(again[0].landmarks, second[0].landmarks, atol=1e-4)
     assert len(first) == len(second) == 1
     np.testing.assert_allclose(first[0].landmarks, second[0].landmarks, atol=0.5)
+
+
+def test_load_models_loads_detector_and_embedders_side_by_side(samples):
+    from faceprint.detection import MTCNNDetector
+    from faceprint.embedding.base import shipped_centres
+    from faceprint.embedding.dlib_resnet import DlibEmbedder
+    from faceprint.embedding.facenet import FaceNetEmbedder
+
+    centres = shipped_centres()
+    embedders = {
+        "facenet": FaceNetEmbedder(centre=centres.get("facenet")),
+        "dlib": DlibEmbedder(centre=centres.get("dlib")),
+    }
+    pipeline = FacePipeline(detector=MTCNNDetector(), embedders=embedders)
+    assert pipeline.detector._model is None and embedders["facenet"]._function is None
+    pending = pipeline.load_models(wait=False)
+    faces = pipeline.embed_image(samples / "people" / "obama" / "obama1.jpg")  # waits for the loads it needs
+    assert all(future.done() for future in pending) and len(faces) == 1
+    assert pipeline.detector._model is not None
+    assert embedders["facenet"]._function is not None and embedders["dlib"]._model is not None
