@@ -7,7 +7,14 @@ this machine."""
 
 from __future__ import annotations
 
+import logging
+
 from faceprint.web.app import RECOGNIZER_EXTENSION, create_app, warm_up
+from faceprint.web.security import KEYS_EXTENSION
 
 app = create_app()
+if not app.extensions[KEYS_EXTENSION].configured:
+    logging.getLogger("faceprint.web").warning(
+        "no API keys are configured: the app answers requests from this machine only (others get 403)"
+    )
 warm_up(app.extensions[RECOGNIZER_EXTENSION])

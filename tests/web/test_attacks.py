@@ -5,12 +5,15 @@ JSON, the recognize key enumerating the gallery, confusable names, undocumented 
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
+import sys
 
 import pytest
 from PIL import Image
 from web_helpers import ADMIN_KEY, RECOGNIZE_KEY, b64, csrf_token, error_of, upload
+from web_settings import ISOLATED
 
 from faceprint.errors import InvalidNameError
 from faceprint.gallery.base import normalize_name
@@ -96,6 +99,20 @@ def test_a_keyless_app_answers_only_this_machine_whatever_server_runs_it(client,
     detect = client.post("/api/v1/detect", data={"image": upload(photos["obama"])}, environ_base=ELSEWHERE)
     error_of(detect, 403, "forbidden")
     assert client.get("/api/v1/people", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+
+def test_the_wsgi_entry_point_without_keys_refuses_other_machines(monkeypatch, tmp_path, caplog):
+    for name in ISOLATED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FACEPRINT_GALLERY", f"sqlite:///{tmp_path / 'gallery.db'}")
+    monkeypatch.delitem(sys.modules, "faceprint.web.wsgi", raising=False)
+    wsgi = importlib.import_module("faceprint.web.wsgi")
+    assert "answers requests from this machine only" in caplog.text
+    client = wsgi.app.test_client()
+    error_of(client.get("/api/v1/people", environ_base=ELSEWHERE), 403, "forbidden")
+    error_of(client.get("/api/v1/people", headers={"Host": "evil.example"}), 400, "invalid_host")
+    assert client.get("/api/v1/people").status_code == 200
+    monkeypatch.delitem(sys.modules, "faceprint.web.wsgi")
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_counts(make_app):
