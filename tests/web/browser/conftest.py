@@ -58,10 +58,10 @@ class LiveServer:
 
 def start_server(recognizer: FaceRecognizer, **settings) -> LiveServer:
     """The real app over ``recognizer`` under waitress, on 127.0.0.1 and a free port, in a background thread."""
-    from waitress.server import create_server
+    from faceprint.web.serve import make_server
 
     app = create_app({**ISOLATED, "RECOGNIZER": recognizer, **settings})
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, clear_untrusted_proxy_headers=True)
+    server = make_server(app, host="127.0.0.1", port=0, threads=8)  # as ``faceprint serve`` runs it
     thread = threading.Thread(target=server.run, name="faceprint-live-server", daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.effective_port}", server, thread)
