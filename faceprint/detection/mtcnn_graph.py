@@ -86,13 +86,33 @@ def _convert(name: str) -> bytes:
     return tf_function_to_onnx(function, [spec])
 
 
+CHUNK_PIXELS = 1 << 16
+"""Most input pixels per network call: a batch of photos or crops is cut into calls of about this size (one photo
+is never cut). Large calls are slower, not faster: their intermediate tensors (hundreds of MB for 128 LFW photos)
+leave the caches and are page-faulted in afresh at every layer. Detecting 128 LFW photos at once took 3.9 s CPU in
+P-net and 1.6 s in R-net as single calls, 1.4 and 0.9 s in calls of this size."""
+
+
+def chunked(network: Network) -> Network:
+    """``network`` called on slices of its input batch of at most ``CHUNK_PIXELS`` pixels each, outputs joined."""
+
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        step = max(1, CHUNK_PIXELS // int(np.prod(batch.shape[1:3])))
+        if len(batch) <= step:
+            return network(batch)
+        parts = [network(batch[i : i + step]) for i in range(0, len(batch), step)]
+        return [np.concatenate(outputs, axis=0) for outputs in zip(*parts, strict=True)]
+
+    return run
+
+
 def onnx_networks() -> dict[str, Network]:
     """The three networks in ONNX Runtime, from the files prepared on this machine (converted on first use)."""
     digest = files_digest(mtcnn_weights())
     networks = {}
     for name in STAGES:
         network = onnx_network(f"mtcnn-{name}", digest, lambda name=name: _convert(name))
-        networks[name] = network.run
+        networks[name] = chunked(network.run)
     return networks
 
 

@@ -166,12 +166,14 @@ def crop_and_resize(images: np.ndarray, rows: np.ndarray, size: int) -> np.ndarr
     bottom_i = np.clip(np.ceil(ys), 0, height - 1).astype(np.intp)
     right_i = np.clip(np.ceil(xs), 0, width - 1).astype(np.intp)
     image = rows[:, 0].astype(np.intp)[:, None, None]
+    pixels = images.reshape(-1, channels)
 
     def pick(rows_i: np.ndarray, cols_i: np.ndarray) -> np.ndarray:
-        return images[image, rows_i[:, :, None], cols_i[:, None, :]]
+        # One flat index per sample and np.take of whole pixels: several times faster than 3-D fancy indexing.
+        return np.take(pixels, (image * height + rows_i[:, :, None]) * width + cols_i[:, None, :], axis=0)
 
     top_left, bottom_left = pick(top_i, left_i), pick(bottom_i, left_i)
     top_row = top_left + (pick(top_i, right_i) - top_left) * x_lerp
     bottom_row = bottom_left + (pick(bottom_i, right_i) - bottom_left) * x_lerp
     crops = top_row + (bottom_row - top_row) * y_lerp
-    return np.where(valid[..., None], crops, np.float32(0)).astype(np.float32)
+    return np.where(valid[..., None], crops, np.float32(0)).astype(np.float32, copy=False)
