@@ -101,3 +101,12 @@ def test_web_requests_run_without_tensorflow(samples, gallery):
     assert result.returncode == 0, result.stderr
     statuses = json.loads(result.stdout.strip().splitlines()[-1])
     assert statuses == {"detect": 200, "recognize": 200, "celebrity": 200, "verify": 200}, statuses
+
+
+def test_commands_that_need_no_model_load_no_runtime(gallery):
+    """``people``, ``models list`` and ``--version``-like answers must not pay for a network runtime either."""
+    blocked = CLI.replace("'tf_keras')", "'tf_keras', 'onnxruntime')")
+    assert "'onnxruntime'" in blocked
+    for command in (["people", "list"], ["models", "list"], ["--help"]):
+        result = run_without_tensorflow(blocked, *command, gallery=gallery)
+        assert result.returncode == 0, f"faceprint {' '.join(command)}: {result.stderr}"
