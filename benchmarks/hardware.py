@@ -73,19 +73,21 @@ def mtcnn_flops(detector, image: np.ndarray) -> dict:
     """PNet over the 640x480 pyramid, plus RNet and ONet per window times the windows this photo sends them."""
     tf = tensorflow()
     compiled = detector._load()
-    from mtcnn.utils.images import build_scale_pyramid
+    from faceprint.detection.mtcnn_graph import SCALE_FACTOR, _keras_networks
+    from faceprint.detection.mtcnn_ops import scale_pyramid
 
     height, width = image.shape[:2]
-    scales = build_scale_pyramid(width, height, min_face_size=20, scale_factor=0.709)
-    pnet_model, rnet_model, onet_model = (stage.model for stage in compiled.reference.stages)
+    scales = scale_pyramid(width, height, 20, SCALE_FACTOR)
+    networks = _keras_networks()
+    pnet_model, rnet_model, onet_model = networks["pnet"], networks["rnet"], networks["onet"]
 
     def flops_at(model, shape):
         spec = tf.TensorSpec(shape, tf.float32)
         return graph_flops(tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph)
 
     pnet = sum(flops_at(pnet_model, [1, int(height * s), int(width * s), 3]) for s in scales)
-    normalized = tf.constant((image[None].astype(np.float32) - 127.5) / 128.0)
-    proposals = compiled._propose(normalized, np.array([image.shape]), 20)
+    normalized = (image[None].astype(np.float32) - 127.5) / 128.0
+    proposals = compiled._propose(normalized, 20)
     refined = compiled._refine(normalized, proposals) if len(proposals) else proposals
     rnet_window, onet_window = flops_at(rnet_model, [1, 24, 24, 3]), flops_at(onet_model, [1, 48, 48, 3])
     return {
