@@ -65,14 +65,18 @@ def report_per_image(
 def cmd_detect(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
 
+    from faceprint.quality import face_measures
+
     def analyse(source: str) -> dict:
         image = pipeline.load(source)
-        faces = pipeline.detect(image)
-        return {"width": image.pixels.shape[1], "height": image.pixels.shape[0], "faces": [f.to_dict() for f in faces]}
+        faces = [{**f.to_dict(), "quality": face_measures(image.pixels, f)} for f in pipeline.detect(image)]
+        return {"width": image.pixels.shape[1], "height": image.pixels.shape[0], "faces": faces}
 
     def describe(face: dict) -> str:
         x, y, w, h = face["box"]
-        return f"box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {face['score']:.3f}"
+        return (
+            f"box x={x:.0f} y={y:.0f} w={w:.0f} h={h:.0f}  score {face['score']:.3f}  {_quality_text(face['quality'])}"
+        )
 
     return report_per_image(args.images, analyse, describe, args.json)
 
@@ -106,16 +110,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from faceprint.verifier import verify
 
     models = resolve_models(args.model)
-    calibration = _calibration(args, models)
+    calibration = _calibration(args, models) if args.calibration else None
     result = verify(_pipeline(args, models), args.image1, args.image2, models, calibration)
     if args.json:
         _print_json(result)
     else:
         verdict = "same person" if result["same_person"] else "different people"
-        print(f"{verdict}: similarity {result['similarity']:.3f} (threshold {result['threshold']:.3f})")
-        for name, item in result["per_model"].items():
-            print(f"  {name:8s} cosine {item['similarity']:.3f} (threshold {item['threshold']:.3f})")
+        print(f"{verdict}: similarity {result['similarity']:.1f} of 100 (threshold {result['threshold']:g})")
+        for label, face in zip((args.image1, args.image2), result["faces"]):
+            print(f"  {label}: face {_quality_text(face['quality'])}")
+        cosines = ", ".join(f"{name} {item['cosine']:.3f}" for name, item in result["per_model"].items())
+        print(f"  cosines: {cosines}")
+        print(f"  {result['operating_point']}")
     return 0
+
+
+def _quality_text(quality: dict) -> str:
+    return f"{quality['size']:.0f} px, sharpness {quality['sharpness']:.0f}, detection score {quality['score']:.2f}"
 
 
 def _calibration(args: argparse.Namespace, models: Sequence[str]):
@@ -137,7 +148,11 @@ def cmd_lfw(args: argparse.Namespace) -> int:
     if len(pairs_file.folds) > 1:
         result = accuracy_ten_fold(scores, len(pairs_file.folds), models)
     else:
-        result = accuracy_with_calibration(scores, _calibration(args, models), models)
+        from faceprint.scoring import scorer_for
+
+        calibration = _calibration(args, models)
+        scorer = scorer_for(models, calibration if args.calibration else None)
+        result = accuracy_with_calibration(scores, calibration, models, scorer)
     result = {
         **result,
         "pairs": len(pairs_file.pairs),
@@ -323,28 +338,38 @@ def _box(text: str | None) -> list[float] | None:
 
 def cmd_recognize(args: argparse.Namespace) -> int:
     recognizer = _recognizer(args)
-    output = []
-    for source in args.images:
-        faces = recognizer.recognize(source, threshold=args.threshold)
-        output.append({"image": source, "faces": faces})
-    if args.json:
-        _print_json({"images": output})
-    else:
-        for item in output:
-            print(f"{item['image']}: {len(item['faces'])} face(s)")
-            for face in item["faces"]:
-                x, y, w, h = face["box"]
-                who = face["identity"] or "unknown"
-                best = f"similarity {face['similarity']:.3f}" if face["similarity"] is not None else "gallery empty"
-                print(f"  {who:24s} {best} (threshold {face['threshold']:.3f})  box {x:.0f},{y:.0f},{w:.0f},{h:.0f}")
-    return 0
+
+    def analyse(source: str) -> dict:
+        return {"faces": recognizer.recognize(source, threshold=args.threshold)}
+
+    def describe(face: dict) -> str:
+        x, y, w, h = face["box"]
+        who = face["identity"] or "unknown"
+        best = f"similarity {face['similarity']:.0f}" if face["similarity"] is not None else "gallery empty"
+        line = (
+            f"{who:24s} {best} (threshold {face['threshold']:g})  box {x:.0f},{y:.0f},{w:.0f},{h:.0f}  "
+            f"{face['quality']['size']:.0f} px"
+        )
+        return line + (f"\n     {face['hint']}" if face.get("hint") else "")
+
+    return report_per_image(args.images, analyse, describe, args.json)
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    needed = {"list": 0, "rename": 2, "delete": 1}[args.action]
+    needed = {"list": 0, "rename": 2, "delete": 1, "add-face": 2}[args.action]
     if len(args.names) != needed:
-        raise FaceprintError(f"'people {args.action}' takes {needed} name(s), got {len(args.names)}")
+        usage = {"rename": "OLD NEW", "delete": "NAME", "add-face": "NAME IMAGE", "list": ""}[args.action]
+        raise FaceprintError(f"usage: faceprint people {args.action} {usage}".rstrip())
     recognizer = _recognizer(args)
+    if args.action == "add-face":
+        face = int(args.face) if args.face is not None and args.face.isdigit() else _box(args.face)
+        outcome = recognizer.add_face(args.names[0], args.names[1], face=face)
+        if args.json:
+            _print_json(outcome.to_dict())
+        else:
+            change = "added" if outcome.created else "already there, nothing changed"
+            print(f"{outcome.source}: face {change} for {args.names[0]}")
+        return 0
     if args.action == "rename":
         recognizer.rename(args.names[0], args.names[1])
     elif args.action == "delete":
@@ -354,7 +379,11 @@ def cmd_people(args: argparse.Namespace) -> int:
         _print_json({"people": people})
     elif args.action == "list":
         for person in people:
-            print(f"{person['name']:30s} {person['photos']:3d} photo(s)  enrolled {person['created'][:10]}")
+            strength = person["enrollment"]
+            print(
+                f"{person['name']:30s} {person['photos']:3d} photo(s)  enrolled {person['created'][:10]}  "
+                f"{strength['strength']}" + (f": {strength['hint']}" if strength["hint"] else "")
+            )
         if not people:
             print("no one is enrolled yet: faceprint enroll NAME PHOTO...")
     else:
@@ -362,9 +391,19 @@ def cmd_people(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("faceprint")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceprint", description="Face detection, embedding and verification.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"faceprint {_version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON (the field names of the JSON API)")
     common.add_argument(
@@ -421,12 +460,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recognize", parents=[common, gallery], help="who is every face in these photos?")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--threshold", type=float, help="fused-similarity threshold (default: 0.1%% false accepts)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="similarity (0-100) from which a face is named (default: the one at which at most 1%% of strangers are "
+        "named in a gallery of 100 people, raised for larger galleries; see 'faceprint models list --json')",
+    )
     p.set_defaults(func=cmd_recognize)
 
-    p = sub.add_parser("people", parents=[common, gallery], help="list, rename or delete enrolled people")
-    p.add_argument("action", nargs="?", choices=["list", "rename", "delete"], default="list")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p = sub.add_parser(
+        "people",
+        parents=[common, gallery],
+        help="list, rename or delete enrolled people; add a confirmed face to one",
+        description="people list | people rename OLD NEW | people delete NAME | people add-face NAME IMAGE [--face N]",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "rename", "delete", "add-face"], default="list")
+    p.add_argument("names", nargs="*", metavar="ARG", help="the names (and, for add-face, the photo) the action takes")
+    p.add_argument("--face", help="add-face: which face when the photo shows several: index (0 = largest) or box")
     p.set_defaults(func=cmd_people)
 
     p = sub.add_parser(
@@ -453,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if hasattr(args, "quiet") and not sys.stderr.isatty():
+        args.quiet = True  # progress bars only on a terminal: logs and pipes get no carriage-return lines
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="faceprint: %(message)s")
     try:
         return args.func(args)

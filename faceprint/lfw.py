@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 from faceprint.errors import DatasetError
 from faceprint.pipeline import FacePipeline
+from faceprint.quality import face_measures
+from faceprint.scoring import pair_quality, quality_features, scorer_for
 from faceprint.verification import Calibration, best_accuracy_threshold, fit_fusion
 
 
@@ -79,6 +81,8 @@ class PairScores:
     images: int
     vectors: dict[Path, dict[str, np.ndarray]] = field(default_factory=dict)
     """Each image's embeddings (the folder name is the person)."""
+    quality: np.ndarray | None = None
+    """Pair quality (pairs x 2, ``faceprint.scoring.pair_quality``) for the quality-aware score."""
 
 
 def score_pairs(
@@ -98,13 +102,16 @@ def score_pairs(
     if missing:
         raise DatasetError(f"{len(missing)} images named by the pairs are missing, e.g. {missing[0]}")
     vectors: dict[Path, dict[str, np.ndarray]] = {}
+    measures: dict[Path, dict | None] = {}
     no_face = 0
     with tqdm(total=len(paths), desc="embedding", unit="img", disable=not progress) as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
-            results = pipeline.embed_central([pipeline.load(path) for path in chunk], models)
-            for path, result in zip(chunk, results):
+            loaded = [pipeline.load(path) for path in chunk]
+            results = pipeline.embed_central(loaded, models)
+            for path, image, result in zip(chunk, loaded, results):
                 vectors[path] = result.vectors
+                measures[path] = face_measures(image.pixels, result.face) if result.face is not None else None
                 no_face += result.face is None
             bar.update(len(chunk))
     similarities = {
@@ -119,19 +126,40 @@ def score_pairs(
         )
         for name in models
     }
-    return PairScores(similarities, np.array([p.same for p in pairs]), no_face, len(paths), vectors)
+    quality = np.stack(
+        [
+            pair_quality(
+                quality_features(measures[image_path(images, p.name_a, p.index_a)]),
+                quality_features(measures[image_path(images, p.name_b, p.index_b)]),
+            )
+            for p in pairs
+        ]
+    )
+    return PairScores(similarities, np.array([p.same for p in pairs]), no_face, len(paths), vectors, quality)
 
 
-def accuracy_with_calibration(scores: PairScores, calibration: Calibration, models: Sequence[str]) -> dict:
-    """View 1 style: accuracy of each model and of the fusion at the shipped thresholds."""
+def accuracy_with_calibration(scores: PairScores, calibration: Calibration, models: Sequence[str], scorer=None) -> dict:
+    """View 1 style: accuracy of each model, of the LFW fusion and of ``scorer`` (the one similarity scale; default:
+    the shipped one for these models) at their shipped thresholds."""
     per_model = {
         name: float(np.mean((scores.similarities[name] >= calibration.per_model_thresholds[name]) == scores.same))
         for name in models
     }
     fusion = calibration.fusion(models)
     fused = fusion.score(np.stack([scores.similarities[name] for name in fusion.models], axis=1))
-    accuracy = float(np.mean((fused >= fusion.threshold) == scores.same))
-    return {"accuracy": accuracy, "std": None, "folds": 1, "per_model": per_model, "threshold": fusion.threshold}
+    fusion_accuracy = float(np.mean((fused >= fusion.threshold) == scores.same))
+    scorer = scorer or scorer_for(models)
+    cosines = np.stack([scores.similarities[name] for name in scorer.models], axis=1)
+    similarity = scorer.similarity(cosines, scores.quality)
+    accuracy = float(np.mean((similarity >= scorer.verify_threshold) == scores.same))
+    return {
+        "accuracy": accuracy,
+        "std": None,
+        "folds": 1,
+        "per_model": per_model,
+        "threshold": scorer.verify_threshold,
+        "fusion_accuracy": fusion_accuracy,
+    }
 
 
 def accuracy_ten_fold(scores: PairScores, folds: int, models: Sequence[str]) -> dict:

@@ -18,14 +18,14 @@ from faceprint.gallery import Gallery, open_gallery
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
 from faceprint.quality import QualityGate, face_measures, quality_problems
+from faceprint.scoring import pair_quality, quality_features, scorer_for
 from faceprint.types import Face
-from faceprint.verification import Calibration, shipped_calibration
+from faceprint.verification import Calibration
 from faceprint.verifier import verify
 
-DEFAULT_FAR = "1e-05"
-"""The false-accept rate per comparison (share of impostor pairs accepted) that the default threshold targets:
-one in 100,000, so that a stranger compared with a gallery of 1,000 photos is wrongly accepted about 1% of
-the time. Estimated from the 5.9 million cross-identity image pairs of LFW View 1 DevTrain."""
+CLOSE_MARGIN = 15.0
+"""How far below the threshold (in similarity points, i.e. a likelihood ratio 1,000 times smaller) an unknown face's
+best candidate is still shown as the closest person, with a hint."""
 
 THUMBNAIL_TEMPLATE_MODEL = "facenet"
 
@@ -89,8 +89,8 @@ class FaceRecognizer:
     ) -> None:
         self.models = tuple(models)
         self.pipeline = pipeline or FacePipeline(models=self.models)
-        self.calibration = calibration or shipped_calibration()
-        self.fusion = self.calibration.fusion(self.models)
+        self.calibration = calibration
+        self.scoring = scorer_for(self.models, calibration)
         self.quality = quality or QualityGate()
         self.store_thumbnails = store_thumbnails
         self._celebrity_model = None
@@ -106,13 +106,21 @@ class FaceRecognizer:
 
     @property
     def default_threshold(self) -> float:
-        """Fused-score threshold at the default false-accept rate (learned from LFW DevTrain impostor pairs)."""
-        return self.fusion.far_thresholds[DEFAULT_FAR]
+        """Similarity from which a face is named: at most 1% of strangers named for this gallery's size (see
+        ``faceprint.scoring``)."""
+        return self.scoring.identification_threshold(len(self.gallery.people()))
 
     # -- detection and verification ---------------------------------------------------------------
     def detect(self, image: ImageSource) -> list[Face]:
         """Every face in the image, largest first."""
         return self.pipeline.detect(self.pipeline.load(image))
+
+    def describe_faces(self, image: ImageSource) -> list[dict]:
+        """Every face in the image, largest first, in JSON form with its quality measures."""
+        loaded = self.pipeline.load(image)
+        return [
+            {**face.to_dict(), "quality": face_measures(loaded.pixels, face)} for face in self.pipeline.detect(loaded)
+        ]
 
     def verify(self, image_a: ImageSource, image_b: ImageSource) -> dict:
         """Are the largest faces of two images the same person? (fused similarity and threshold)"""
@@ -167,6 +175,7 @@ class FaceRecognizer:
             name,
             image.digest,
             vectors,
+            versions={model: self.pipeline.embedder(model).version for model in vectors},
             quality=measures,
             thumbnail=self._thumbnail(image, chosen) if self.store_thumbnails else None,
             image=_original_bytes(source) if store_image else None,
@@ -190,54 +199,88 @@ class FaceRecognizer:
 
     # -- recognition ------------------------------------------------------------------------------
     def recognize(self, image: ImageSource, threshold: float | None = None, top: int = 3) -> list[dict]:
-        """For every face in the image: the enrolled person it is (or None for "unknown"), the fused
-        similarity, the threshold used and the best ``top`` candidates."""
-        threshold = self.default_threshold if threshold is None else float(threshold)
+        """For every face in the image: its quality, the enrolled person it is (or None for "unknown"), the
+        similarity (0-100, see ``faceprint.scoring``), the threshold used, the best ``top`` candidates and, for an
+        unknown face close to someone, that person and a hint."""
         loaded = self.pipeline.load(image)
         faces = self.pipeline.detect(loaded)
         if not faces:
             return []
+        threshold = self.default_threshold if threshold is None else float(threshold)
         vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
+        qualities: dict[int, dict] = {}
         results = []
         for face, face_vectors in zip(faces, vectors):
-            candidates = self._rank_people(face_vectors, top)
-            best = candidates[0] if candidates else None
-            accepted = best is not None and best["similarity"] >= threshold
-            results.append(
-                {
-                    **face.to_dict(),
-                    "identity": best["name"] if accepted else None,
-                    "similarity": best["similarity"] if best else None,
-                    "threshold": round(threshold, 4),
-                    "candidates": candidates,
-                }
-            )
+            measures = face_measures(loaded.pixels, face)
+            candidates = self._rank_people(face_vectors, measures, top, qualities)
+            results.append(self._decide(face, measures, candidates, threshold))
         return results
 
-    def _rank_people(self, vectors: dict[str, np.ndarray], top: int, shortlist: int = 50) -> list[dict]:
-        """Shortlist photos by each model's nearest neighbours, score them with the fused similarity and keep
-        each person's best photo."""
+    def _decide(self, face: Face, measures: dict, candidates: list[dict], threshold: float) -> dict:
+        """The answer for one face: named when its best candidate reaches the threshold, else unknown with the
+        closest person when they are within ``CLOSE_MARGIN`` points."""
+        best = candidates[0] if candidates else None
+        accepted = best is not None and best["similarity"] >= threshold
+        result = {
+            **face.to_dict(),
+            "quality": measures,
+            "identity": best["name"] if accepted else None,
+            "similarity": best["similarity"] if best else None,
+            "threshold": round(threshold, 1),
+            "candidates": candidates,
+        }
+        if best is not None and not accepted and best["similarity"] >= threshold - CLOSE_MARGIN:
+            result["closest"] = best["name"]
+            result["hint"] = close_hint(best, threshold, measures)
+        return result
+
+    def _rank_people(
+        self, vectors: dict[str, np.ndarray], measures: dict, top: int, qualities: dict[int, dict], shortlist: int = 50
+    ) -> list[dict]:
+        """Shortlist photos by each model's nearest neighbours, score each against the face with the quality-aware
+        similarity and keep each person's best photo."""
         gallery = self.gallery
         photo_ids: dict[int, str] = {}
         for name in self.models:
-            for candidate in gallery.search(name, vectors[name][None, :], k=shortlist)[0]:
+            version = self.pipeline.embedder(name).version
+            for candidate in gallery.search(name, vectors[name][None, :], k=shortlist, version=version)[0]:
                 photo_ids[candidate.photo_id] = candidate.person
         if not photo_ids:
             return []
         ids = sorted(photo_ids)
-        similarities = np.stack([gallery.vectors(name, ids) @ vectors[name] for name in self.fusion.models], axis=1)
-        fused = self.fusion.score(similarities)
+        missing = sorted({photo_ids[i] for i in ids if i not in qualities})
+        for person in missing:
+            qualities.update({record.id: record.quality for record in gallery.photos(person)})
+        cosines = np.stack([gallery.vectors(name, ids) @ vectors[name] for name in self.scoring.models], axis=1)
+        probe = quality_features(measures)
+        pair_q = np.stack([pair_quality(probe, quality_features(qualities.get(i))) for i in ids])
+        similarities = self.scoring.similarity(cosines, pair_q)
         best: dict[str, float] = {}
-        for photo_id, score in zip(ids, fused):
+        for photo_id, score in zip(ids, np.atleast_1d(similarities)):
             person = photo_ids[photo_id]
-            best[person] = max(best.get(person, 0.0), float(score))
+            best[person] = max(best.get(person, -1.0), float(score))
         ranked = sorted(best.items(), key=lambda item: -item[1])[:top]
-        return [{"name": person, "similarity": round(score, 4)} for person, score in ranked]
+        return [{"name": person, "similarity": round(score, 1)} for person, score in ranked]
+
+    def add_face(
+        self, name: str, image: ImageSource, face: int | Sequence[float] | None = None, store_image: bool = False
+    ) -> PhotoOutcome:
+        """Confirm a recognition: add a face of a photo to an already enrolled person (``UnknownPersonError`` when
+        they are not), after the enrollment quality gate, so that recognition improves with use."""
+        self.gallery.person(name)
+        return self._enroll_one(name, image, face, store_image, check_quality=True)
 
     # -- people management ------------------------------------------------------------------------
     def people(self) -> list[dict]:
+        """Every enrolled person with their photo count, dates and how strong their enrollment is."""
         return [
-            {"name": p.name, "photos": p.photos, "created": p.created.isoformat(), "updated": p.updated.isoformat()}
+            {
+                "name": p.name,
+                "photos": p.photos,
+                "created": p.created.isoformat(),
+                "updated": p.updated.isoformat(),
+                "enrollment": enrollment_strength([r.quality for r in self.gallery.photos(p.name)]),
+            }
             for p in self.gallery.people()
         ]
 
@@ -251,6 +294,7 @@ class FaceRecognizer:
             "created": person.created.isoformat(),
             "updated": person.updated.isoformat(),
             "has_thumbnail": person.thumbnail is not None,
+            "enrollment": enrollment_strength([r.quality for r in self.gallery.photos(name)]),
         }
 
     def photos(self, name: str) -> list[dict]:
@@ -325,3 +369,39 @@ def _original_bytes(source: ImageSource) -> bytes | None:
         return None
     with open(source, "rb") as handle:
         return handle.read()
+
+
+def close_hint(best: dict, threshold: float, measures: dict) -> str:
+    """Why an unknown face close to someone was not named, and what would settle it."""
+    reason = f"closest is {best['name']} (similarity {best['similarity']:.0f}, needs {threshold:.0f})"
+    if measures.get("size", 1000) < 48:
+        return f"{reason}; the face is small ({measures['size']:.0f} px): a larger photo would settle it"
+    if measures.get("sharpness", 1000) < 20:
+        return f"{reason}; the face is blurred: a sharper photo would settle it"
+    return f"{reason}; if it is them, confirm it to add this face to {best['name']}"
+
+
+GOOD_PHOTO = {"size": 80.0, "sharpness": 40.0, "yaw": 0.3}
+"""A reference photo that serves recognition well: a face at least 80 px across, sharp and near frontal."""
+
+
+def enrollment_strength(qualities: Sequence[dict | None]) -> dict:
+    """How well a person's enrolled photos will serve recognition: ``strong`` with three good photos (see
+    ``GOOD_PHOTO``), ``fair`` with one or two, ``weak`` with none; and a hint saying what to add."""
+    good = sum(
+        1
+        for q in qualities
+        if q
+        and q.get("size", 0) >= GOOD_PHOTO["size"]
+        and q.get("sharpness", 0) >= GOOD_PHOTO["sharpness"]
+        and q.get("yaw", 1) <= GOOD_PHOTO["yaw"]
+    )
+    strength = "strong" if good >= 3 else "fair" if good >= 1 else "weak"
+    hint = None
+    if strength != "strong":
+        needed = 3 - good
+        hint = (
+            f"add {needed} more clear photo{'s' if needed > 1 else ''}: a face at least 80 px across, sharp, "
+            "facing the camera; different days and lighting help most"
+        )
+    return {"strength": strength, "photos": len(qualities), "good_photos": good, "hint": hint}

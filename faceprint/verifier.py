@@ -1,22 +1,41 @@
-"""One-to-one verification of two photos with the shipped, data-derived thresholds."""
+"""One-to-one verification of two photos on the one similarity scale (``faceprint.scoring``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from faceprint.errors import NoFaceError
-from faceprint.imaging import ImageSource, describe
+from faceprint.imaging import ImageSource
 from faceprint.pipeline import FacePipeline
+from faceprint.quality import face_measures
+from faceprint.scoring import scorer_for
 from faceprint.types import FaceEmbeddings
-from faceprint.verification import Calibration, cosine, shipped_calibration
+from faceprint.verification import Calibration, cosine
+
+VERIFY_OPERATING_POINT = (
+    "verification: same person when the evidence favours it (likelihood ratio above 1, similarity {threshold:g}); "
+    "recognition against a gallery names a face only from a stricter threshold that keeps strangers out"
+)
 
 
-def largest_face(pipeline: FacePipeline, source: ImageSource, models: Sequence[str]) -> tuple[FaceEmbeddings, int]:
-    """The largest face of an image with its embeddings, and how many faces the image has."""
-    faces = pipeline.embed_image(source, models)
+@dataclass
+class MeasuredFace:
+    """The largest face of an image: its embeddings, quality measures and how many faces the image has."""
+
+    face: FaceEmbeddings
+    quality: dict
+    faces_in_image: int
+
+
+def largest_face(pipeline: FacePipeline, source: ImageSource, models: Sequence[str]) -> MeasuredFace:
+    """The largest face of an image with its embeddings and quality."""
+    image = pipeline.load(source)
+    faces = pipeline.detect(image)
     if not faces:
-        raise NoFaceError(f"{describe(source)}: no face found")
-    return faces[0], len(faces)
+        raise NoFaceError(f"{image.name}: no face found")
+    vectors = pipeline.embed_faces([image], [faces[0].landmarks], models)[0]
+    return MeasuredFace(FaceEmbeddings(faces[0], vectors), face_measures(image.pixels, faces[0]), len(faces))
 
 
 def verify(
@@ -26,23 +45,20 @@ def verify(
     models: Sequence[str],
     calibration: Calibration | None = None,
 ) -> dict:
-    """Compare the largest face of each image: per-model cosine and the fused same-person probability."""
-    calibration = calibration or shipped_calibration()
-    (a, count_a), (b, count_b) = largest_face(pipeline, image_a, models), largest_face(pipeline, image_b, models)
-    similarities = {name: cosine(a.vectors[name], b.vectors[name]) for name in models}
-    fusion = calibration.fusion(models)
-    similarity = fusion.score(similarities)
+    """Compare the largest face of each image: the 0-100 similarity (quality-aware for the default models), the
+    verification threshold, per-model cosines and each face with its quality."""
+    scorer = scorer_for(models, calibration)
+    a, b = largest_face(pipeline, image_a, models), largest_face(pipeline, image_b, models)
+    similarity = round(scorer.pair(a.face.vectors, b.face.vectors, a.quality, b.quality), 1)
+    threshold = round(scorer.verify_threshold, 1)
     return {
-        "same_person": bool(similarity >= fusion.threshold),
-        "similarity": round(float(similarity), 4),
-        "threshold": round(fusion.threshold, 4),
+        "same_person": bool(similarity >= threshold),
+        "similarity": similarity,
+        "threshold": threshold,
+        "operating_point": VERIFY_OPERATING_POINT.format(threshold=threshold),
         "models": list(models),
         "per_model": {
-            name: {"similarity": round(value, 4), "threshold": round(calibration.per_model_thresholds[name], 4)}
-            for name, value in similarities.items()
+            name: {"cosine": round(cosine(a.face.vectors[name], b.face.vectors[name]), 4)} for name in models
         },
-        "faces": [
-            {**a.face.to_dict(), "faces_in_image": count_a},
-            {**b.face.to_dict(), "faces_in_image": count_b},
-        ],
+        "faces": [{**m.face.face.to_dict(), "quality": m.quality, "faces_in_image": m.faces_in_image} for m in (a, b)],
     }

@@ -32,7 +32,7 @@ def test_detect_json(capsys, samples):
     assert code == 0
     image = json.loads(out)["images"][0]
     assert len(image["faces"]) == 2
-    assert set(image["faces"][0]) == {"box", "score", "landmarks"}
+    assert set(image["faces"][0]) == {"box", "score", "landmarks", "quality"}
     assert len(image["faces"][0]["box"]) == 4 and set(image["faces"][0]["landmarks"]) >= {"left_eye", "nose"}
 
 
@@ -161,3 +161,30 @@ def test_lfw_view2_file_runs_the_ten_fold_protocol(capsys, datasets, tmp_path):
     assert code == 0 and result["folds"] == 10 and result["pairs"] == 240
     assert result["std"] is not None and result["accuracy"] >= 0.97
     assert set(result["per_model"]) == {"facenet", "dlib"} and result["no_face"] <= 2
+
+
+def test_people_add_face_adds_a_confirmed_face_and_reports_enrollment_strength(capsys, samples, tmp_path):
+    gallery = ["--gallery", f"sqlite:///{tmp_path / 'g.db'}"]
+    obama = samples / "people" / "obama"
+    code, _, _ = run(capsys, "enroll", "Barack Obama", str(obama / "obama.jpg"), "--quiet", *gallery)
+    assert code == 0
+    code, out, _ = run(capsys, "people", "list", "--json", *gallery)
+    (person,) = json.loads(out)["people"]
+    assert person["enrollment"]["strength"] != "strong" and "add" in person["enrollment"]["hint"]
+    code, out, _ = run(capsys, "people", "add-face", "Barack Obama", str(obama / "obama-720p.jpg"), "--json", *gallery)
+    added = json.loads(out)
+    assert code == 0 and added["accepted"] and added["created"] and added["quality"]["size"] >= 60
+    code, out, _ = run(capsys, "people", "add-face", "Barack Obama", str(obama / "obama-720p.jpg"), *gallery)
+    assert code == 0 and "nothing changed" in out
+    code, out, _ = run(capsys, "people", "list", "--json", *gallery)
+    assert json.loads(out)["people"][0]["photos"] == 2
+    code, _, err = run(capsys, "people", "add-face", "Nobody", str(obama / "obama.jpg"), *gallery)
+    assert code == 2 and "Nobody" in err
+    code, _, err = run(capsys, "people", "add-face", "Barack Obama", *gallery)
+    assert code == 2 and "usage: faceprint people add-face NAME IMAGE" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("faceprint ")

@@ -38,15 +38,15 @@ def test_same_person_scores_above_different_people(pipeline, people):
     assert not any(result["same_person"] for result in different)
     assert min(r["similarity"] for r in same) > max(r["similarity"] for r in different)
     for name in MODELS:
-        assert min(r["per_model"][name]["similarity"] for r in same) > max(
-            r["per_model"][name]["similarity"] for r in different
+        assert min(r["per_model"][name]["cosine"] for r in same) > max(
+            r["per_model"][name]["cosine"] for r in different
         )
 
 
 def test_verify_reports_every_field(pipeline, people):
     result = verify(pipeline, people / "obama" / "obama.jpg", people / "obama" / "obama-480p.jpg", MODELS)
-    assert set(result) >= {"same_person", "similarity", "threshold", "per_model", "faces"}
-    assert 0.0 <= result["similarity"] <= 1.0
+    assert set(result) >= {"same_person", "similarity", "threshold", "operating_point", "per_model", "faces"}
+    assert 0.0 <= result["similarity"] <= 100.0 and result["threshold"] == 50.0
     assert set(result["per_model"]) == set(MODELS)
 
 

@@ -71,6 +71,7 @@ def _person_json(person: dict) -> dict:
         "created": person["created"],
         "updated": person["updated"],
         "thumbnail_url": _thumbnail_url(person["name"]) if person.get("has_thumbnail", True) else None,
+        "enrollment": person.get("enrollment"),
     }
 
 
@@ -121,8 +122,8 @@ def detect() -> Response:
     """Every face in an image: box, detection score and five landmarks, largest first."""
     upload = image_field("image")
     width, height = image_size(upload)
-    faces = _run([upload], lambda: get_recognizer().detect(upload.data))
-    return jsonify(width=width, height=height, faces=[face.to_dict() for face in faces])
+    faces = _run([upload], lambda: get_recognizer().describe_faces(upload.data))
+    return jsonify(width=width, height=height, faces=faces)
 
 
 @api.post("/verify")
@@ -142,7 +143,7 @@ def verify() -> Response:
 def recognize() -> Response:
     """Who is every face? The enrolled person (identity null = unknown), similarity, threshold and candidates."""
     upload = image_field("image")
-    threshold = number("threshold", 0.0, 1.0)
+    threshold = number("threshold", 0.0, 100.0)
     top = whole_number("top", 1, MAX_TOP, 3)
     width, height = image_size(upload)
     faces = _run([upload], lambda: get_recognizer().recognize(upload.data, threshold=threshold, top=top))

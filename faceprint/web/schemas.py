@@ -25,10 +25,22 @@ class Landmarks(Schema):
     mouth_right = fields.List(fields.Float(), required=True)
 
 
+SIMILARITY = "0-100: 50 + 5 log10(likelihood ratio of same person), quality-aware; the same number everywhere"
+
+
+class FaceQuality(Schema):
+    size = fields.Float(required=True, metadata={"description": "shorter side of the face box, px"})
+    sharpness = fields.Float(required=True, metadata={"description": "Laplacian variance at 112 px; lower is blurrier"})
+    score = fields.Float(required=True, metadata={"description": "detection confidence"})
+    yaw = fields.Float(required=True, metadata={"description": "nose offset from the eyes' midpoint / eye distance"})
+    roll = fields.Float(required=True, metadata={"description": "tilt of the eye line, degrees"})
+
+
 class DetectedFace(Schema):
     box = fields.List(fields.Float(), required=True, metadata={"description": "[x, y, w, h] in pixels"})
     score = fields.Float(required=True, metadata={"description": "detection confidence"})
     landmarks = fields.Nested(Landmarks, required=True)
+    quality = fields.Nested(FaceQuality, metadata={"description": "the face's quality measures"})
 
 
 class DetectResponse(Schema):
@@ -38,8 +50,7 @@ class DetectResponse(Schema):
 
 
 class ModelSimilarity(Schema):
-    similarity = fields.Float(required=True)
-    threshold = fields.Float(required=True)
+    cosine = fields.Float(required=True, metadata={"description": "cosine similarity of the model's embeddings"})
 
 
 class VerifiedFace(DetectedFace):
@@ -48,8 +59,9 @@ class VerifiedFace(DetectedFace):
 
 class VerifyResponse(Schema):
     same_person = fields.Boolean(required=True)
-    similarity = fields.Float(required=True, metadata={"description": "fused same-person probability"})
-    threshold = fields.Float(required=True)
+    similarity = fields.Float(required=True, metadata={"description": SIMILARITY})
+    threshold = fields.Float(required=True, metadata={"description": "verification threshold (similarity 50)"})
+    operating_point = fields.String(required=True)
     models = fields.List(fields.String(), required=True)
     per_model = fields.Dict(keys=fields.String(), values=fields.Nested(ModelSimilarity), required=True)
     faces = fields.List(fields.Nested(VerifiedFace), required=True)
@@ -62,9 +74,13 @@ class Candidate(Schema):
 
 class RecognizedFace(DetectedFace):
     identity = fields.String(required=True, allow_none=True, metadata={"description": "null means unknown"})
-    similarity = fields.Float(required=True, allow_none=True)
-    threshold = fields.Float(required=True)
+    similarity = fields.Float(required=True, allow_none=True, metadata={"description": SIMILARITY})
+    threshold = fields.Float(
+        required=True, metadata={"description": "identification threshold: at most 1% of strangers named"}
+    )
     candidates = fields.List(fields.Nested(Candidate), required=True)
+    closest = fields.String(metadata={"description": "for an unknown face near someone: that person"})
+    hint = fields.String(metadata={"description": "for an unknown face near someone: why, and what would settle it"})
 
 
 class RecognizeResponse(Schema):
@@ -98,9 +114,17 @@ class HealthResponse(Schema):
     people = fields.Integer(metadata={"description": "how many people are enrolled; only for the admin"})
 
 
+class Enrollment(Schema):
+    strength = fields.String(required=True, metadata={"description": "strong, fair or weak"})
+    photos = fields.Integer(required=True)
+    good_photos = fields.Integer(required=True)
+    hint = fields.String(required=True, allow_none=True, metadata={"description": "what to add, if anything"})
+
+
 class PersonResponse(Schema):
     name = fields.String(required=True)
     photos = fields.Integer(required=True)
+    enrollment = fields.Nested(Enrollment, metadata={"description": "how well the photos serve recognition"})
     created = fields.String(required=True, metadata={"format": "date-time"})
     updated = fields.String(required=True, metadata={"format": "date-time"})
     thumbnail_url = fields.String(required=True, allow_none=True)

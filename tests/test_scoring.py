@@ -1,0 +1,133 @@
+"""The one similarity scale: the shipped quality-aware score, its thresholds, and the same number for the same pair
+in verification and recognition (real models, real photos, some made small as users' photos are)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from faceprint import FaceRecognizer
+from faceprint.imaging import load_image
+from faceprint.scoring import (
+    FusionScore,
+    QualityScore,
+    llr_from_similarity,
+    quality_features,
+    scorer_for,
+    shipped_scoring,
+    similarity_from_llr,
+)
+from faceprint.verification import shipped_calibration
+from faceprint.verifier import verify
+
+
+def test_the_scale_is_fifty_plus_five_per_decade_of_evidence():
+    assert similarity_from_llr(0.0) == 50.0
+    assert similarity_from_llr(math.log(1e3)) == pytest.approx(65.0)
+    assert similarity_from_llr(-math.log(1e4)) == pytest.approx(30.0)
+    assert similarity_from_llr(1e6) == 100.0 and similarity_from_llr(-1e6) == 0.0
+    assert llr_from_similarity(similarity_from_llr(2.5)) == pytest.approx(2.5)
+
+
+def test_shipped_score_says_how_it_was_made_and_round_trips():
+    scoring = shipped_scoring()
+    assert set(scoring.models) == {"facenet", "dlib"}
+    assert scoring.provenance["command"].startswith("tools/calibrate_quality.py")
+    assert scoring.verify_threshold == 50.0
+    assert 50.0 < scoring.identify_threshold < 100.0 and scoring.identify_fpir == 0.01
+    assert QualityScore.from_dict(scoring.to_dict()) == scoring
+
+
+def test_higher_cosines_mean_higher_similarity_at_every_quality():
+    scoring = shipped_scoring()
+    for size in (24, 48, 112, 200):
+        quality = np.tile(quality_features({"size": size, "sharpness": 100.0}), (3, 1))
+        cosines = np.array([[0.80, 0.10], [0.92, 0.45], [0.97, 0.75]])
+        values = scoring.similarity(cosines, quality)
+        assert np.all(np.diff(values) > 0), (size, values)
+
+
+def test_identification_threshold_rises_for_galleries_beyond_the_reference_size():
+    scoring = shipped_scoring()
+    small = scoring.identification_threshold(3)
+    assert small == scoring.identification_threshold(scoring.identify_gallery) == scoring.identify_threshold
+    assert scoring.identification_threshold(100 * scoring.identify_gallery) > small
+
+
+def test_model_sets_without_a_quality_score_use_the_lfw_fusion_on_the_same_scale():
+    scorer = scorer_for(["facenet"])
+    assert isinstance(scorer, FusionScore)
+    assert 0.0 < scorer.verify_threshold < scorer.identification_threshold(10) <= 100.0
+    assert scorer_for(["dlib", "facenet"]) is shipped_scoring()
+    assert isinstance(scorer_for(["dlib", "facenet"], shipped_calibration()), FusionScore)
+
+
+def _small(pipeline, path, face_width: int, tmp_path) -> str:
+    """A copy of a photo scaled so that its largest face is ``face_width`` px wide, placed in a 640x480 frame as a
+    distant face in an ordinary photo, saved as a JPEG of middling quality."""
+    pixels = load_image(path)
+    face = pipeline.detect(pipeline.load(path))[0]
+    scale = face_width / face.box[2]
+    small = cv2.resize(pixels, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:480, :640]
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    top, left = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
+    frame[top : top + small.shape[0], left : left + small.shape[1]] = small
+    out = tmp_path / f"{path.stem}-{face_width}.jpg"
+    cv2.imwrite(str(out), frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def gallery_of_two(pipeline, samples, tmp_path_factory):
+    recognizer = FaceRecognizer(gallery=f"sqlite:///{tmp_path_factory.mktemp('scoring') / 'g.db'}", pipeline=pipeline)
+    obama = samples / "people" / "obama"
+    assert recognizer.enroll(
+        "Barack Obama", [obama / "obama.jpg", obama / "obama-720p.jpg", obama / "obama1.jpg"]
+    ).accepted
+    assert recognizer.enroll("Joe Biden", [samples / "people" / "biden" / "biden.jpg"]).accepted
+    return recognizer
+
+
+def test_same_pair_same_number_in_verify_and_recognize(pipeline, samples, tmp_path):
+    enrolled, probe = samples / "people" / "obama" / "obama.jpg", samples / "people" / "obama" / "obama2.jpg"
+    recognizer = FaceRecognizer(gallery=f"sqlite:///{tmp_path / 'one.db'}", pipeline=pipeline)
+    assert recognizer.enroll("Barack Obama", enrolled).accepted == 1
+    verified = verify(pipeline, enrolled, probe, recognizer.models)
+    recognised = recognizer.recognize(probe)[0]
+    assert recognised["similarity"] == verified["similarity"]
+    assert recognised["candidates"][0] == {"name": "Barack Obama", "similarity": verified["similarity"]}
+    assert 0.0 <= verified["similarity"] <= 100.0 and verified["threshold"] == 50.0
+    assert "likelihood ratio" in verified["operating_point"]
+    assert all(set(face["quality"]) >= {"size", "sharpness", "score", "yaw", "roll"} for face in verified["faces"])
+
+
+def test_every_recognised_face_carries_its_quality(gallery_of_two, samples):
+    for face in gallery_of_two.recognize(samples / "group" / "obama_and_biden_2.jpg"):
+        assert set(face["quality"]) >= {"size", "sharpness", "score", "yaw", "roll"}
+        assert 0.0 <= face["similarity"] <= 100.0
+
+
+def test_a_small_soft_face_of_an_enrolled_person_is_named(gallery_of_two, pipeline, samples, tmp_path):
+    probe = _small(pipeline, samples / "people" / "obama" / "obama-480p.jpg", 36, tmp_path)
+    faces = gallery_of_two.recognize(probe)
+    assert faces and faces[0]["quality"]["size"] < 60, faces
+    assert faces[0]["identity"] == "Barack Obama", faces
+
+
+def test_small_faces_of_strangers_stay_unknown(gallery_of_two, pipeline, samples, tmp_path):
+    for path in (samples / "people" / "rose_leslie" / "img1.jpg", samples / "people" / "kit_harington" / "john1.jpeg"):
+        for width in (32, 48):
+            faces = gallery_of_two.recognize(_small(pipeline, path, width, tmp_path))
+            assert all(face["identity"] is None for face in faces), (path.name, width, faces)
+
+
+def test_an_unknown_face_close_to_someone_shows_the_closest_person_and_a_hint(gallery_of_two, samples):
+    face = gallery_of_two.recognize(samples / "people" / "obama" / "obama2.jpg", threshold=100.0)[0]
+    if face["similarity"] >= 100.0 - 15.0:
+        assert face["identity"] is None and face["closest"] == "Barack Obama"
+        assert "Barack Obama" in face["hint"]
+    far = gallery_of_two.recognize(samples / "people" / "rose_leslie" / "img1.jpg")[0]
+    assert far["identity"] is None and ("closest" not in far or far["similarity"] >= far["threshold"] - 15.0)

@@ -1,0 +1,193 @@
+"""Learn the quality-aware similarity score and its thresholds from faces made harder (faceprint/data/scoring.json).
+
+  .venv/bin/python tools/calibrate_quality.py [--copies 2] [--work DIR] [--out faceprint/data/scoring.json]
+
+Data: the ``calibration`` pool of ``benchmarks/degraded.py`` (LFW View 1 DevTrain people with two or more photos,
+20 photos of each celebrity from the collection's ``train`` folder, ORL s1-s20), each photo as it is and in
+``--copies`` degraded copies (24-112 px faces, JPEG, blur, noise, grey scale, 112 px crops). None of the people or
+files that ``benchmarks/open_set_degraded.py`` reports on are used here.
+
+1. Pairs: every same-person pair of detected faces (at most 300 per person) and 400,000 random different-person
+   pairs; the logistic model of ``faceprint.scoring`` is fitted on them (and, for the record, the same model without
+   quality inputs, to show what quality adds).
+2. Verification threshold: similarity 50, the likelihood ratio of 1 (equal priors, as LFW's pairs are).
+3. Identification threshold: open-set trials on the same pool, 100 people enrolled from 3 photos that pass the
+   enrollment quality gate, every face of everyone else a stranger; the smallest whole similarity at which at most
+   1% of strangers are named, over 20 seeded trials pooled. The per-comparison impostor tail is stored too, so
+   larger galleries get a higher threshold at the same FPIR."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.degraded import Embedded, face_quality, gate_passes, load_or_embed
+from faceprint.scoring import QualityScore, fit_quality_score, pair_quality
+
+MODELS = ("dlib", "facenet")
+
+
+def make_pairs(embedded: Embedded, rng: np.random.Generator, per_person: int = 300, impostors: int = 400_000):
+    """Index pairs (i, j) with same-person flags: genuine pairs per person, then random different-person pairs."""
+    by_person: dict[str, list[int]] = {}
+    for index, identity in enumerate(embedded.identities):
+        by_person.setdefault(str(identity), []).append(index)
+    left, right = [], []
+    for indices in by_person.values():
+        indices = np.array(indices)
+        upper = np.triu_indices(len(indices), 1)
+        pairs = np.stack([indices[upper[0]], indices[upper[1]]], axis=1)
+        if len(pairs) > per_person:
+            pairs = pairs[rng.choice(len(pairs), per_person, replace=False)]
+        left.append(pairs[:, 0])
+        right.append(pairs[:, 1])
+    genuine_i, genuine_j = np.concatenate(left), np.concatenate(right)
+    imp_i = rng.integers(0, len(embedded.identities), impostors * 2)
+    imp_j = rng.integers(0, len(embedded.identities), impostors * 2)
+    keep = embedded.identities[imp_i] != embedded.identities[imp_j]
+    imp_i, imp_j = imp_i[keep][:impostors], imp_j[keep][:impostors]
+    i = np.concatenate([genuine_i, imp_i])
+    j = np.concatenate([genuine_j, imp_j])
+    same = np.concatenate([np.ones(len(genuine_i), bool), np.zeros(len(imp_i), bool)])
+    return i, j, same
+
+
+def pair_inputs(embedded: Embedded, quality: np.ndarray, i: np.ndarray, j: np.ndarray):
+    cosines = np.stack([np.einsum("nd,nd->n", embedded.vectors[m][i], embedded.vectors[m][j]) for m in MODELS], axis=1)
+    return cosines, pair_quality(quality[i], quality[j])
+
+
+def person_scores(score: QualityScore, embedded: Embedded, quality: np.ndarray, probes, enrolled: dict) -> np.ndarray:
+    """Probes x people matrix of each person's best similarity over their enrolled photos."""
+    columns = []
+    for photos in enrolled.values():
+        photos = np.array(photos)
+        best = np.full(len(probes), -np.inf)
+        for photo in photos:
+            cosines = np.stack([embedded.vectors[m][probes] @ embedded.vectors[m][photo] for m in MODELS], axis=1)
+            q = pair_quality(quality[probes], quality[photo][None, :])
+            best = np.maximum(best, score.llr(cosines, q))
+        columns.append(best)
+    return np.stack(columns, axis=1)
+
+
+def open_set_trials(score, embedded, quality, people: int, photos: int, trials: int, seed: int):
+    """Pooled over seeded trials: the best-person LLR of every stranger, and of every genuine probe with whether the
+    best person was the right one."""
+    passes = gate_passes(embedded)
+    by_person: dict[str, list[int]] = {}
+    for index, identity in enumerate(embedded.identities):
+        by_person.setdefault(str(identity), []).append(index)
+    eligible = sorted(p for p, ix in by_person.items() if sum(passes[ix]) >= photos and len(ix) >= photos + 1)
+    stranger_best, stranger_all, genuine_best, genuine_right = [], [], [], []
+    for trial in range(trials):
+        rng = np.random.default_rng(seed + trial)
+        chosen = rng.choice(len(eligible), min(people, len(eligible)), replace=False)
+        enrolled, genuine_probes, genuine_names = {}, [], []
+        for k in chosen:
+            name = eligible[k]
+            indices = np.array(by_person[name])
+            good = indices[passes[indices]]
+            picked = rng.choice(good, photos, replace=False)
+            enrolled[name] = list(picked)
+            rest = [i for i in indices if i not in set(picked)]
+            genuine_probes += rest
+            genuine_names += [name] * len(rest)
+        enrolled_names = set(enrolled)
+        strangers = np.array([i for i, ident in enumerate(embedded.identities) if str(ident) not in enrolled_names])
+        strangers = strangers[rng.choice(len(strangers), min(3000, len(strangers)), replace=False)]
+        names = list(enrolled)
+        matrix = person_scores(score, embedded, quality, strangers, enrolled)
+        stranger_best.append(matrix.max(axis=1))
+        stranger_all.append(matrix.ravel())
+        matrix = person_scores(score, embedded, quality, np.array(genuine_probes), enrolled)
+        genuine_best.append(matrix.max(axis=1))
+        genuine_right.append(np.array([names[k] for k in matrix.argmax(axis=1)]) == np.array(genuine_names))
+    return (
+        np.concatenate(stranger_best),
+        np.concatenate(stranger_all),
+        np.concatenate(genuine_best),
+        np.concatenate(genuine_right),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "faceprint" / "degraded")
+    parser.add_argument("--out", type=Path, default=Path("faceprint/data/scoring.json"))
+    parser.add_argument("--fpir", type=float, default=0.01)
+    parser.add_argument("--gallery", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from faceprint.scoring import similarity_from_llr
+
+    pool = load_or_embed("calibration", args.copies, args.work)
+    embedded = pool.subset(pool.found)
+    quality = face_quality(embedded)
+    rng = np.random.default_rng(args.seed)
+    i, j, same = make_pairs(embedded, rng)
+    cosines, pair_q = pair_inputs(embedded, quality, i, j)
+    score = fit_quality_score(cosines, pair_q, same, MODELS)
+    blind = fit_quality_score(cosines, np.zeros_like(pair_q), same, MODELS)
+
+    def log_loss(model: QualityScore, q: np.ndarray) -> float:
+        logit = model.llr(cosines, q) + model.prior_logit
+        return float(np.mean(np.logaddexp(0, -logit) * same + np.logaddexp(0, logit) * ~same))
+
+    # Identification threshold from open-set trials on this pool (never the benchmark pool).
+    strangers, per_comparison, genuine, right = open_set_trials(
+        score, embedded, quality, args.gallery, 3, trials=20, seed=args.seed
+    )
+    stranger_similarity = similarity_from_llr(strangers)
+    threshold = next(t for t in np.arange(50.0, 100.5, 1.0) if np.mean(stranger_similarity >= t) <= args.fpir)
+    per_comparison_similarity = similarity_from_llr(per_comparison)
+    tail = {f"{s:g}": float(np.mean(per_comparison_similarity >= s)) for s in np.arange(50.0, 100.5, 2.5)}
+    genuine_similarity = similarity_from_llr(genuine)
+    identified = float(np.mean((genuine_similarity >= threshold) & right))
+    score = QualityScore(
+        **{
+            **score.__dict__,
+            "verify_threshold": 50.0,
+            "identify_threshold": float(threshold),
+            "identify_fpir": args.fpir,
+            "identify_gallery": args.gallery,
+            "impostor_tail": tail,
+            "provenance": {
+                "command": f"tools/calibrate_quality.py --copies {args.copies} --fpir {args.fpir:g} "
+                f"--gallery {args.gallery} --seed {args.seed}",
+                "pool": "calibration (LFW View 1 DevTrain people with 2+ photos, celebrity train/ 20 per person, "
+                "ORL s1-s20), each photo as it is and degraded",
+                "faces": len(embedded.identities),
+                "people": len(set(embedded.identities)),
+                "pairs": {"genuine": int(same.sum()), "impostor": int((~same).sum())},
+                "log_loss": {
+                    "quality_aware": round(log_loss(score, pair_q), 5),
+                    "quality_blind": round(log_loss(blind, np.zeros_like(pair_q)), 5),
+                },
+                "open_set_trials": {
+                    "gallery_people": args.gallery,
+                    "enrolled_photos": 3,
+                    "trials": 20,
+                    "strangers": len(strangers),
+                    "genuine_probes": len(genuine),
+                    "fpir_at_threshold": round(float(np.mean(stranger_similarity >= threshold)), 4),
+                    "identification_rate_at_threshold": round(identified, 4),
+                },
+            },
+        }
+    )
+    score.save(args.out)
+    print(json.dumps(score.provenance, indent=2))
+    print(f"verify threshold {score.verify_threshold:g}, identify threshold {score.identify_threshold:g}")
+
+
+if __name__ == "__main__":
+    main()
