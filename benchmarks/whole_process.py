@@ -56,6 +56,18 @@ def measured(command: list[str], env: dict[str, str]) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_mb": int(field("Maximum resident set size (kbytes)")) / 1024}
 
 
+def first_readable(paths: list[Path]) -> Path:
+    """The first of ``paths`` that Pillow can decode (the collection holds a few files that are not images)."""
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+            return path
+        except OSError:
+            continue
+    raise SystemExit(f"no readable image among {len(paths)} files in {paths[0].parent if paths else '?'}")
+
+
 def paired(commands: dict[str, list[str]], env: dict[str, str], repeat: int) -> dict:
     """Each command once as a warm-up, then ``repeat`` rounds of all of them in turn; medians and ratios."""
     for command in commands.values():
@@ -113,7 +125,7 @@ def main() -> None:
         celebrities = work / "celebrities"
         celebrities.mkdir()
         for folder in sorted((DATASETS / "celebrity-faces-31" / "train").iterdir()):
-            shutil.copy(sorted(folder.glob("*.jpg"))[0], celebrities / f"{folder.name}.jpg")
+            shutil.copy(first_readable(sorted(folder.glob("*.jpg"))), celebrities / f"{folder.name}.jpg")
         celebrity_photo = sorted((DATASETS / "celebrity-faces-31" / "validation" / "Brad Pitt").glob("*.jpg"))[0]
 
         env = {**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{work / 'gallery.db'}"}
