@@ -28,6 +28,9 @@ import numpy as np
 from faceprint.errors import FaceprintError
 
 SCORING_FILE = "scoring.json"
+MIN_GALLERY = 10
+"""The identification threshold of a gallery smaller than this is that of a gallery of this size: with one to nine
+people a stranger has few chances, and a lower threshold would name near misses."""
 QUALITY_DEFAULTS = {"size": 112.0, "sharpness": 200.0, "score": 1.0, "yaw": 0.0, "roll": 0.0}
 """Quality assumed for a face whose measures are unknown (an ordinary, frontal, sharp 112 px face)."""
 
@@ -97,16 +100,14 @@ class QualityScore:
         return float(self.similarity(cosines, quality)[0])
 
     def identification_threshold(self, gallery_people: int) -> float:
-        """The default threshold for a gallery of ``gallery_people``: the shipped one up to its reference size, then
-        raised so that (people x per-comparison rate) stays at the target FPIR."""
-        if gallery_people <= self.identify_gallery or not self.impostor_tail:
+        """The default threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the
+        measured rate at which a stranger's face beats one enrolled person) is at most the target FPIR, so that the
+        FPIR holds whatever the gallery's size. Galleries under ``MIN_GALLERY`` people count as that many."""
+        if not self.impostor_tail:
             return self.identify_threshold
-        target = self.identify_fpir / gallery_people
+        target = self.identify_fpir / max(gallery_people, MIN_GALLERY)
         points = sorted((float(s), rate) for s, rate in self.impostor_tail.items())
-        for similarity, rate in points:
-            if similarity >= self.identify_threshold and rate <= target:
-                return similarity
-        return points[-1][0]
+        return next((similarity for similarity, rate in points if rate <= target), points[-1][0])
 
     def to_dict(self) -> dict:
         return {

@@ -12,6 +12,7 @@ import pytest
 from faceprint import FaceRecognizer
 from faceprint.imaging import load_image
 from faceprint.scoring import (
+    MIN_GALLERY,
     FusionScore,
     QualityScore,
     llr_from_similarity,
@@ -50,11 +51,16 @@ def test_higher_cosines_mean_higher_similarity_at_every_quality():
         assert np.all(np.diff(values) > 0), (size, values)
 
 
-def test_identification_threshold_rises_for_galleries_beyond_the_reference_size():
+def test_identification_threshold_keeps_the_fpir_as_the_gallery_grows():
     scoring = shipped_scoring()
-    small = scoring.identification_threshold(3)
-    assert small == scoring.identification_threshold(scoring.identify_gallery) == scoring.identify_threshold
-    assert scoring.identification_threshold(100 * scoring.identify_gallery) > small
+    assert scoring.identification_threshold(1) == scoring.identification_threshold(MIN_GALLERY)
+    assert scoring.identification_threshold(scoring.identify_gallery) == scoring.identify_threshold
+    sizes = [MIN_GALLERY, 30, 100, 1000, 10000]
+    thresholds = [scoring.identification_threshold(n) for n in sizes]
+    assert thresholds == sorted(thresholds) and thresholds[0] < thresholds[-1]
+    for size, threshold in zip(sizes, thresholds):
+        rate = scoring.impostor_tail[f"{threshold:g}"]
+        assert rate * size <= scoring.identify_fpir or threshold == 100.0
 
 
 def test_model_sets_without_a_quality_score_use_the_lfw_fusion_on_the_same_scale():
@@ -131,3 +137,16 @@ def test_an_unknown_face_close_to_someone_shows_the_closest_person_and_a_hint(ga
         assert "Barack Obama" in face["hint"]
     far = gallery_of_two.recognize(samples / "people" / "rose_leslie" / "img1.jpg")[0]
     assert far["identity"] is None and ("closest" not in far or far["similarity"] >= far["threshold"] - 15.0)
+
+
+def test_people_enrolled_from_three_photos_are_named_in_group_photos_and_no_one_else(pipeline, tmp_path):
+    """The group-photo scenario of benchmarks/group_scenario.py (6 people, 3 enrolled, faces 28-64 px), twice."""
+    from benchmarks.group_scenario import people_with_photos, run_trial
+
+    recognizer = FaceRecognizer(gallery=f"sqlite:///{tmp_path / 'g.db'}", pipeline=pipeline)
+    people = people_with_photos()
+    for seed in (0, 1):
+        counts = run_trial(recognizer, people, np.random.default_rng(seed), tmp_path)
+        assert counts["not_detected"] == 0, counts
+        assert counts["named_right"] == counts["enrolled_faces"] == 6, counts
+        assert counts["named_wrong"] == counts["strangers_named"] == 0, counts
