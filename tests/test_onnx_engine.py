@@ -133,3 +133,22 @@ def test_conversion_names_tensors_the_same_way_every_time(affine_function):
     tf_function_to_onnx(affine, [spec])  # other conversions in between
     tf_function_to_onnx(normalised, [spec])
     assert names() == first
+
+
+def test_prepared_files_are_found_without_the_converter(affine_function, monkeypatch, tmp_path):
+    """An installation without tf2onnx uses files prepared by any converter version, and says how to prepare
+    a missing one."""
+    import faceprint.onnx_engine as engine
+    from faceprint.errors import ModelUnavailableError
+
+    affine, spec, _ = affine_function
+    monkeypatch.setenv("FACEPRINT_CACHE_DIR", str(tmp_path))
+    prepared = converted_model("affine", "digest1", lambda: tf_function_to_onnx(affine, [spec]))
+    monkeypatch.setattr(engine, "_converter_version", lambda: None)
+
+    def never() -> bytes:
+        raise AssertionError("nothing may be converted without the converter")
+
+    assert converted_model("affine", "digest1", never) == prepared
+    with pytest.raises(ModelUnavailableError, match="tf2onnx"):
+        converted_model("affine", "digest2", never)
