@@ -190,7 +190,9 @@ class OnnxNetwork:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # No memory arena and no per-shape memory plans: MTCNN sees a new input shape at every pyramid scale of every
         # photo size, and both would keep the largest buffers ever needed for good (a server worker grew to ~750 MB
-        # on group photos; ~510 MB without them and with fewer malloc arenas, at no measurable cost in speed).
+        # on group photos; ~510 MB without them and with fewer malloc arenas). Without an arena, every large tensor is
+        # page-faulted in afresh, so callers keep their calls small (MTCNN cuts batches into slices, see
+        # ``mtcnn_graph.CHUNK_PIXELS``; the embedders run at most 32 faces at a time).
         options.enable_cpu_mem_arena = False
         options.enable_mem_pattern = False
         _limit_malloc_arenas()
