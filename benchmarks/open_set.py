@@ -22,15 +22,15 @@ from faceprint.quality import face_measures
 from faceprint.scoring import pair_quality, quality_features, shipped_scoring
 
 
-def embed_all(pipeline: FacePipeline, paths: list[Path]) -> dict[Path, tuple[dict[str, np.ndarray], np.ndarray]]:
-    """Each photo's central face: its embeddings and quality features."""
+def embed_all(pipeline: FacePipeline, paths: list[Path]) -> dict[Path, tuple[dict[str, np.ndarray], np.ndarray, dict]]:
+    """Each photo's central face: its embeddings, quality features and quality measures."""
     vectors = {}
     for start in tqdm(range(0, len(paths), 64), desc="embedding", unit="batch"):
         chunk = paths[start : start + 64]
         images = [pipeline.load(p) for p in chunk]
         for path, image, result in zip(chunk, images, pipeline.embed_central(images)):
             measures = face_measures(image.pixels, result.face) if result.face is not None else None
-            vectors[path] = (result.vectors, quality_features(measures))
+            vectors[path] = (result.vectors, quality_features(measures), measures)
     return vectors
 
 
@@ -54,7 +54,7 @@ def protocol(people: dict[str, list[Path]], enroll: int, min_photos: int, seed: 
 
 
 def person_scores(scoring, vectors, gallery, probe, aggregate: str) -> dict[str, float]:
-    probe_vectors, probe_quality = vectors[probe]
+    probe_vectors, probe_quality, _ = vectors[probe]
     scores = {}
     for name, photos in gallery.items():
         cosines = np.array([[float(vectors[p][0][m] @ probe_vectors[m]) for m in scoring.models] for p in photos])
@@ -64,24 +64,44 @@ def person_scores(scoring, vectors, gallery, probe, aggregate: str) -> dict[str,
     return scores
 
 
-def evaluate(scoring, threshold, vectors, gallery, genuine, strangers, aggregate: str) -> dict:
+def evaluate(scoring, vectors, gallery, genuine, strangers, aggregate: str) -> dict:
+    photos = [p for group in gallery.values() for p in group]
+    owners = np.array([p.parent.name for p in photos])
+    left, right = np.triu_indices(len(photos), 1)
+    different = owners[left] != owners[right]
+    cosines = np.array(
+        [
+            [float(vectors[photos[i]][0][m] @ vectors[photos[j]][0][m]) for m in scoring.models]
+            for i, j in zip(left[different], right[different])
+        ]
+    )
+    quality = np.stack(
+        [pair_quality(vectors[photos[i]][1], vectors[photos[j]][1]) for i, j in zip(left[different], right[different])]
+    )
+    shift = scoring.gallery_shift(scoring.similarity(cosines, quality))
+    limit = scoring.identification_threshold(len(gallery), shift)
+
+    def threshold(probe) -> float:
+        return limit
+
     rank1 = accepted_right = wrong_accept = 0
     for name, probe in genuine:
         scores = person_scores(scoring, vectors, gallery, probe, aggregate)
         best = max(scores, key=scores.get)
         rank1 += best == name
-        if scores[best] >= threshold:
+        if scores[best] >= threshold(probe):
             accepted_right += best == name
             wrong_accept += best != name
     false_accepts = 0
     for _, probe in strangers:
         scores = person_scores(scoring, vectors, gallery, probe, aggregate)
-        false_accepts += max(scores.values()) >= threshold
+        false_accepts += max(scores.values()) >= threshold(probe)
     return {
         "enrolled_people": len(gallery),
         "genuine_probes": len(genuine),
         "stranger_probes": len(strangers),
-        "threshold": threshold,
+        "threshold": limit,
+        "gallery_shift": shift,
         "rank1_accuracy": round(rank1 / len(genuine), 4),
         "identification_rate": round(accepted_right / len(genuine), 4),
         "false_reject_rate": round(1 - accepted_right / len(genuine), 4),
@@ -111,11 +131,10 @@ def main() -> None:
     for label, people in collections().items():
         min_photos = args.enroll + 2
         gallery, genuine, strangers = protocol(people, args.enroll, min_photos, args.seed)
-        threshold = scoring.identification_threshold(len(gallery))
         used = sorted({p for photos in gallery.values() for p in photos} | {p for _, p in genuine + strangers})
         vectors = embed_all(pipeline, used)
         results[label] = {
-            aggregate: evaluate(scoring, threshold, vectors, gallery, genuine, strangers, aggregate)
+            aggregate: evaluate(scoring, vectors, gallery, genuine, strangers, aggregate)
             for aggregate in ("max", "mean_top2")
         }
     path = write_result("open_set", results)

@@ -94,6 +94,7 @@ class FaceRecognizer:
         self.quality = quality or QualityGate()
         self.store_thumbnails = store_thumbnails
         self._celebrity_model = None
+        self._threshold_cache: tuple | None = None
         self._gallery = gallery if not isinstance(gallery, (str, type(None))) else None
         self._gallery_url = gallery if isinstance(gallery, str) or gallery is None else None
 
@@ -104,11 +105,34 @@ class FaceRecognizer:
             self._gallery = open_gallery(self._gallery_url)
         return self._gallery
 
-    @property
     def default_threshold(self) -> float:
-        """Similarity from which a face is named: at most 1% of strangers named for this gallery's size (see
-        ``faceprint.scoring``)."""
-        return self.scoring.identification_threshold(len(self.gallery.people()))
+        """Similarity from which a face is named: at most 1% of strangers named for this gallery's size, raised when
+        its people look more alike than usual (see ``faceprint.scoring``)."""
+        people = self.gallery.people()
+        state = tuple((p.name, p.photos, p.updated) for p in people)
+        if self._threshold_cache is None or self._threshold_cache[0] != state:
+            shift = self.scoring.gallery_shift(self._cross_similarities(people))
+            self._threshold_cache = (state, self.scoring.identification_threshold(len(people), shift))
+        return self._threshold_cache[1]
+
+    def _cross_similarities(self, people, limit: int = 200) -> np.ndarray:
+        """Similarities between enrolled photos of different people (of at most ``limit`` people, chosen evenly)."""
+        chosen = people[:: max(1, len(people) // limit)][:limit]
+        ids, owners, qualities = [], [], []
+        for person in chosen:
+            for record in self.gallery.photos(person.name):
+                ids.append(record.id)
+                owners.append(person.name)
+                qualities.append(quality_features(record.quality))
+        if len(set(owners)) < 2:
+            return np.zeros(0)
+        owners_array, quality = np.array(owners), np.stack(qualities)
+        left, right = np.triu_indices(len(ids), 1)
+        different = owners_array[left] != owners_array[right]
+        left, right = left[different], right[different]
+        vectors = {model: self.gallery.vectors(model, ids) for model in self.scoring.models}
+        cosines = np.stack([np.einsum("nd,nd->n", vectors[m][left], vectors[m][right]) for m in self.scoring.models], 1)
+        return np.atleast_1d(self.scoring.similarity(cosines, pair_quality(quality[left], quality[right])))
 
     # -- detection and verification ---------------------------------------------------------------
     def detect(self, image: ImageSource) -> list[Face]:
@@ -206,14 +230,14 @@ class FaceRecognizer:
         faces = self.pipeline.detect(loaded)
         if not faces:
             return []
-        threshold = self.default_threshold if threshold is None else float(threshold)
+        limit = self.default_threshold() if threshold is None else float(threshold)
         vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
         qualities: dict[int, dict] = {}
         results = []
         for face, face_vectors in zip(faces, vectors):
             measures = face_measures(loaded.pixels, face)
             candidates = self._rank_people(face_vectors, measures, top, qualities)
-            results.append(self._decide(face, measures, candidates, threshold))
+            results.append(self._decide(face, measures, candidates, limit))
         return results
 
     def _decide(self, face: Face, measures: dict, candidates: list[dict], threshold: float) -> dict:

@@ -28,6 +28,8 @@ import numpy as np
 from faceprint.errors import FaceprintError
 
 SCORING_FILE = "scoring.json"
+MIN_CROSS_PAIRS = 20
+"""Fewest pairs of enrolled photos of different people from which a gallery's own look-alike level is estimated."""
 MIN_GALLERY = 10
 """The identification threshold of a gallery smaller than this is that of a gallery of this size: with one to nine
 people a stranger has few chances, and a lower threshold would name near misses."""
@@ -75,7 +77,11 @@ class QualityScore:
     identify_fpir: float
     identify_gallery: int
     impostor_tail: dict[str, float] = field(default_factory=dict)
-    """Per-person-comparison false-accept rate at a few similarities (for thresholds of larger galleries)."""
+    """Rate at which a stranger's face reaches each whole similarity against one enrolled person (3 photos)."""
+    gallery_reference: float = 0.0
+    """The 99th percentile of similarities between enrolled photos of different people in the calibration trials'
+    galleries. A gallery whose people look more alike than that (one photographer, one light, one age group) has a
+    heavier stranger tail too, and its threshold rises by the difference (``gallery_shift``)."""
     provenance: dict = field(default_factory=dict)
 
     def features(self, cosines: np.ndarray, quality: np.ndarray) -> np.ndarray:
@@ -99,15 +105,27 @@ class QualityScore:
         quality = pair_quality(quality_features(quality_a), quality_features(quality_b))[None, :]
         return float(self.similarity(cosines, quality)[0])
 
-    def identification_threshold(self, gallery_people: int) -> float:
+    def gallery_shift(self, cross_similarities: np.ndarray) -> float:
+        """How much a gallery's own look-alikes raise its threshold: the 99th percentile of the similarities between
+        its enrolled photos of different people, less the calibration galleries' (0 when lower, or with fewer than
+        ``MIN_CROSS_PAIRS`` such pairs)."""
+        values = np.asarray(cross_similarities, dtype=np.float64)
+        if len(values) < MIN_CROSS_PAIRS or not self.gallery_reference:
+            return 0.0
+        return round(max(0.0, float(np.quantile(values, 0.99)) - self.gallery_reference), 1)
+
+    def identification_threshold(self, gallery_people: int, shift: float = 0.0) -> float:
         """The default threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the
-        measured rate at which a stranger's face beats one enrolled person) is at most the target FPIR, so that the
-        FPIR holds whatever the gallery's size. Galleries under ``MIN_GALLERY`` people count as that many."""
-        if not self.impostor_tail:
+        measured rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR,
+        so that the FPIR holds whatever the gallery's size; plus the gallery's own ``shift`` (``gallery_shift``).
+        Galleries under ``MIN_GALLERY`` people count as that many."""
+        tail = self.impostor_tail
+        if not tail:
             return self.identify_threshold
         target = self.identify_fpir / max(gallery_people, MIN_GALLERY)
-        points = sorted((float(s), rate) for s, rate in self.impostor_tail.items())
-        return next((similarity for similarity, rate in points if rate <= target), points[-1][0])
+        points = sorted((float(s), rate) for s, rate in tail.items())
+        base = next((similarity for similarity, rate in points if rate <= target), points[-1][0])
+        return round(min(100.0, base + shift), 1)
 
     def to_dict(self) -> dict:
         return {
@@ -121,6 +139,7 @@ class QualityScore:
             "identify_fpir": self.identify_fpir,
             "identify_gallery": self.identify_gallery,
             "impostor_tail": self.impostor_tail,
+            "gallery_reference": self.gallery_reference,
             "provenance": self.provenance,
         }
 
@@ -137,6 +156,7 @@ class QualityScore:
             identify_fpir=float(data["identify_fpir"]),
             identify_gallery=int(data["identify_gallery"]),
             impostor_tail={str(k): float(v) for k, v in data.get("impostor_tail", {}).items()},
+            gallery_reference=float(data.get("gallery_reference", 0.0)),
             provenance=data.get("provenance", {}),
         )
 
@@ -207,7 +227,10 @@ class FusionScore:
     def verify_threshold(self) -> float:
         return _probability_to_similarity(self.fusion.threshold)
 
-    def identification_threshold(self, gallery_people: int) -> float:
+    def gallery_shift(self, cross_similarities) -> float:
+        return 0.0
+
+    def identification_threshold(self, gallery_people: int, shift: float = 0.0) -> float:
         return _probability_to_similarity(self.fusion.far_thresholds[self.identify_far])
 
 

@@ -14,8 +14,9 @@ from faceprint.types import FaceEmbeddings
 from faceprint.verification import Calibration, cosine
 
 VERIFY_OPERATING_POINT = (
-    "verification: same person when the evidence favours it (likelihood ratio above 1, similarity {threshold:g}); "
-    "recognition against a gallery names a face only from a stricter threshold that keeps strangers out"
+    "verification: same person from similarity {threshold:g}, where the evidence favours it (the best accuracy on "
+    "LFW's pairs, near a likelihood ratio of 1); recognition against a gallery names a face only from a stricter "
+    "threshold that keeps strangers out"
 )
 
 

@@ -108,7 +108,7 @@ def test_rename_remove_and_delete(enrolled, samples):
 def test_verify_through_the_facade(recognizer, samples):
     people = samples / "people"
     assert recognizer.verify(people / "obama" / "obama1.jpg", people / "obama" / "obama2.jpg")["same_person"]
-    assert np.isfinite(recognizer.default_threshold)
+    assert np.isfinite(recognizer.default_threshold())
 
 
 def test_predict_celebrity_names_the_celebrity_with_calibrated_top_five(recognizer, datasets):

@@ -46,7 +46,7 @@ def test_same_person_scores_above_different_people(pipeline, people):
 def test_verify_reports_every_field(pipeline, people):
     result = verify(pipeline, people / "obama" / "obama.jpg", people / "obama" / "obama-480p.jpg", MODELS)
     assert set(result) >= {"same_person", "similarity", "threshold", "operating_point", "per_model", "faces"}
-    assert 0.0 <= result["similarity"] <= 100.0 and result["threshold"] == 50.0
+    assert 0.0 <= result["similarity"] <= 100.0 and 45.0 <= result["threshold"] <= 60.0
     assert set(result["per_model"]) == set(MODELS)
 
 

@@ -10,7 +10,8 @@ files that ``benchmarks/open_set_degraded.py`` reports on are used here.
 1. Pairs: every same-person pair of detected faces (at most 300 per person) and 400,000 random different-person
    pairs; the logistic model of ``faceprint.scoring`` is fitted on them (and, for the record, the same model without
    quality inputs, to show what quality adds).
-2. Verification threshold: similarity 50, the likelihood ratio of 1 (equal priors, as LFW's pairs are).
+2. Verification threshold: the whole similarity with the best accuracy on LFW View 1 DevTrain's 2,200 pairs
+   (half matches, as verification pairs usually are), near 50 (a likelihood ratio of 1).
 3. Identification threshold: open-set trials on the same pool, 100 people enrolled from 3 photos that pass the
    enrollment quality gate, every face of everyone else a stranger; the smallest whole similarity at which at most
    1% of strangers are named, over 20 seeded trials pooled. The per-comparison impostor tail is stored too, so
@@ -107,7 +108,7 @@ def open_set_trials(score, embedded, quality, people: int, photos: int, trials: 
         names = list(enrolled)
         matrix = person_scores(score, embedded, quality, strangers, enrolled)
         stranger_best.append(matrix.max(axis=1))
-        stranger_all.append(matrix.ravel())
+        stranger_all.append(matrix)
         matrix = person_scores(score, embedded, quality, np.array(genuine_probes), enrolled)
         genuine_best.append(matrix.max(axis=1))
         genuine_right.append(np.array([names[k] for k in matrix.argmax(axis=1)]) == np.array(genuine_names))
@@ -117,6 +118,45 @@ def open_set_trials(score, embedded, quality, people: int, photos: int, trials: 
         np.concatenate(genuine_best),
         np.concatenate(genuine_right),
     )
+
+
+def gallery_reference(score: QualityScore, embedded: Embedded, quality: np.ndarray, people: int, seed: int) -> float:
+    """The 99th percentile of similarities between enrolled photos of different people, over 10 seeded galleries of
+    ``people`` people with 3 photos each that pass the enrollment gate (mean over the galleries)."""
+    passes = gate_passes(embedded)
+    names = sorted({str(i) for i, ok in zip(embedded.identities, passes) if ok})
+    names = [n for n in names if np.sum(passes & (embedded.identities == n)) >= 3]
+    values = []
+    for trial in range(10):
+        rng = np.random.default_rng(seed + trial)
+        chosen = rng.choice(names, min(people, len(names)), replace=False)
+        rows = np.concatenate(
+            [rng.choice(np.where(passes & (embedded.identities == n))[0], 3, replace=False) for n in chosen]
+        )
+        left, right = np.triu_indices(len(rows), 1)
+        different = embedded.identities[rows][left] != embedded.identities[rows][right]
+        left, right = rows[left[different]], rows[right[different]]
+        cosines = np.stack(
+            [np.einsum("nd,nd->n", embedded.vectors[m][left], embedded.vectors[m][right]) for m in MODELS], 1
+        )
+        values.append(float(np.quantile(score.similarity(cosines, pair_quality(quality[left], quality[right])), 0.99)))
+    return round(float(np.mean(values)), 1)
+
+
+def lfw_verification_threshold(score: QualityScore) -> float:
+    """The whole similarity with the best accuracy on LFW View 1 DevTrain's pairs."""
+    from benchmarks.common import DATASETS
+    from faceprint.cache import ArrayCache
+    from faceprint.lfw import read_pairs, score_pairs
+    from faceprint.pipeline import FacePipeline
+
+    lfw = DATASETS / "lfw"
+    pairs = read_pairs(lfw / "pairsDevTrain.txt").pairs
+    scores = score_pairs(FacePipeline(cache=ArrayCache()), pairs, lfw / "images", MODELS, progress=False)
+    similarity = score.similarity(np.stack([scores.similarities[m] for m in MODELS], axis=1), scores.quality)
+    candidates = np.arange(40.0, 70.5, 1.0)
+    accuracy = [np.mean((similarity >= t) == scores.same) for t in candidates]
+    return float(candidates[int(np.argmax(accuracy))])
 
 
 def main() -> None:
@@ -144,26 +184,29 @@ def main() -> None:
         logit = model.llr(cosines, q) + model.prior_logit
         return float(np.mean(np.logaddexp(0, -logit) * same + np.logaddexp(0, logit) * ~same))
 
+    verify_threshold = lfw_verification_threshold(score)
+    reference = gallery_reference(score, embedded, quality, args.gallery, args.seed)
     # Identification threshold from open-set trials on this pool (never the benchmark pool).
     strangers, per_comparison, genuine, right = open_set_trials(
         score, embedded, quality, args.gallery, 3, trials=20, seed=args.seed
     )
     stranger_similarity = similarity_from_llr(strangers)
     per_comparison_similarity = similarity_from_llr(per_comparison)
-    tail = {f"{s:g}": float(np.mean(per_comparison_similarity >= s)) for s in np.arange(50.0, 100.5, 1.0)}
-    threshold = QualityScore(
-        **{**score.__dict__, "impostor_tail": tail, "identify_fpir": args.fpir}
-    ).identification_threshold(args.gallery)
+    steps = np.arange(50.0, 100.5, 1.0)
+    tail = {f"{s:g}": float(np.mean(per_comparison_similarity >= s)) for s in steps}
+    draft = QualityScore(**{**score.__dict__, "impostor_tail": tail, "identify_fpir": args.fpir})
+    threshold = draft.identification_threshold(args.gallery)
     genuine_similarity = similarity_from_llr(genuine)
     identified = float(np.mean((genuine_similarity >= threshold) & right))
     score = QualityScore(
         **{
             **score.__dict__,
-            "verify_threshold": 50.0,
+            "verify_threshold": verify_threshold,
             "identify_threshold": float(threshold),
             "identify_fpir": args.fpir,
             "identify_gallery": args.gallery,
             "impostor_tail": tail,
+            "gallery_reference": reference,
             "provenance": {
                 "command": f"tools/calibrate_quality.py --copies {args.copies} --fpir {args.fpir:g} "
                 f"--gallery {args.gallery} --seed {args.seed}",
