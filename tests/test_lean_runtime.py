@@ -110,3 +110,20 @@ def test_commands_that_need_no_model_load_no_runtime(gallery):
     for command in (["people", "list"], ["models", "list"], ["--help"]):
         result = run_without_tensorflow(blocked, *command, gallery=gallery)
         assert result.returncode == 0, f"faceprint {' '.join(command)}: {result.stderr}"
+
+
+def test_shipped_celebrity_model_predicts_without_keras():
+    """The shipped meta-learner is affine and ships as its matrix product, tied to its Keras file."""
+    import numpy as np
+
+    from faceprint.celebrity.model import CelebrityModel, KerasFile, affine_map
+
+    model = CelebrityModel.load()
+    assert isinstance(model.network, KerasFile) and model.network.affine is not None
+    dims = {"facenet": 512, "dlib": 128}
+    vectors = {name: np.random.default_rng(0).standard_normal((3, dims[name])).astype(np.float32) for name in dims}
+    probabilities = model.predict(vectors)
+    assert not model.network.loaded, "predicting must not load the Keras network"
+    # the saved map is the network's own: derive it again from the Keras file
+    np.testing.assert_allclose(affine_map(model.network.load()).coef, model.network.affine.coef, atol=1e-9)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
