@@ -12,11 +12,11 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from faceprint.errors import FaceprintError, UnknownPhotoError
 from faceprint.gallery.base import normalize_name
 from faceprint.web import schemas
-from faceprint.web.app import get_recognizer, inference
 from faceprint.web.errorhandlers import ApiError
 from faceprint.web.keys import ADMIN
 from faceprint.web.limits import expensive
 from faceprint.web.openapi import build_spec, operation
+from faceprint.web.runtime import get_recognizer, inference
 from faceprint.web.security import GALLERY, PUBLIC, current_role, requires
 from faceprint.web.uploads import (
     Upload,

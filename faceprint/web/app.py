@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from flask import Flask, current_app
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceprint.recognizer import FaceRecognizer
-
-RECOGNIZER_EXTENSION = "faceprint.recognizer"
-SCHEDULER_EXTENSION = "faceprint.scheduler"
+from faceprint.web.runtime import RECOGNIZER_EXTENSION, SCHEDULER_EXTENSION
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -60,11 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def get_recognizer() -> FaceRecognizer:
-    """The app's FaceRecognizer (models load once per process, on first use)."""
-    return current_app.extensions[RECOGNIZER_EXTENSION]
-
-
 def thread_safe(recognizer: FaceRecognizer) -> bool:
     """Whether the recognizer's networks may run in several threads at once: ONNX Runtime and TensorFlow may,
     dlib's own network (``FACEPRINT_ENGINE=dlib``) may not."""
@@ -73,13 +66,6 @@ def thread_safe(recognizer: FaceRecognizer) -> bool:
     except Exception:  # a model that cannot load fails its requests later, with its own message
         return False
     return all(getattr(embedder, "engine", "onnxruntime") != "dlib" for embedder in embedders)
-
-
-@contextlib.contextmanager
-def inference(cost: float = 0.0) -> Iterator[None]:
-    """Run model inference for a request of ``cost`` megapixels when the app's scheduler gives it a place."""
-    with current_app.extensions[SCHEDULER_EXTENSION].slot(cost):
-        yield
 
 
 def warm_up(recognizer: FaceRecognizer, celebrity: bool = True) -> None:
