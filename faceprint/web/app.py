@@ -17,6 +17,7 @@ from faceprint.web.runtime import RECOGNIZER_EXTENSION, SCHEDULER_EXTENSION
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides defaults and ``FACEPRINT_*`` environment settings; pass
     ``RECOGNIZER`` (a FaceRecognizer) to share already-loaded models, e.g. across tests."""
+    from faceprint.web.access_log import init_access_log
     from faceprint.web.api import api
     from faceprint.web.errorhandlers import init_error_handlers
     from faceprint.web.keys import load_keys
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["FACEPRINT_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    init_access_log(app)  # times every request from before the first check
     app.before_request(check_host)  # first: only this server's names (DNS rebinding), only loopback without keys
     app.before_request(check_body_size)  # refuse a too-large body before anything reads it
     init_error_handlers(app)

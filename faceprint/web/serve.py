@@ -131,6 +131,7 @@ def make_server(
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Build the app, load and warm up the models, then serve until interrupted."""
+    from faceprint.web.access_log import access_log_wanted, enable_access_log
     from faceprint.web.app import RECOGNIZER_EXTENSION, create_app, warm_up
 
     overrides: dict[str, Any] = {"FACEPRINT_GALLERY": args.gallery} if args.gallery else {}
@@ -152,6 +153,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if access_log_wanted() and not args.no_access_log:
+        enable_access_log()
     if args.dev:
         app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
         return 0
@@ -181,6 +184,11 @@ def register(sub: argparse._SubParsersAction, gallery_parent: argparse.ArgumentP
         type=int,
         default=DEFAULT_CONNECTION_LIMIT,
         help=f"open connections at most (default {DEFAULT_CONNECTION_LIMIT})",
+    )
+    p.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="write no line per request to stderr (also FACEPRINT_ACCESS_LOG=0)",
     )
     p.add_argument("--dev", action="store_true", help="use Flask's development server instead of waitress")
     p.add_argument(
