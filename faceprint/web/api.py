@@ -108,8 +108,11 @@ def openapi_document() -> Response:
 @requires(PUBLIC)
 @operation(produces="text/html", tag="service")
 def docs() -> str:
-    """Human-readable API documentation, rendered from the OpenAPI document."""
-    return render_template("api_docs.html", spec=build_spec(current_app._get_current_object()))
+    """Interactive API documentation (Swagger UI served by this server) over the OpenAPI document."""
+    from faceprint.web.api_docs import swagger_ui_version
+
+    spec = build_spec(current_app._get_current_object())
+    return render_template("api_docs.html", spec=spec, swagger_ui=swagger_ui_version())
 
 
 # -- faces ---------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``RECOGNIZER`` (a FaceRecognizer) to share already-loaded models, e.g. across tests."""
     from faceprint.web.access_log import init_access_log
     from faceprint.web.api import api
+    from faceprint.web.api_docs import api_docs
     from faceprint.web.errorhandlers import init_error_handlers
     from faceprint.web.keys import load_keys
     from faceprint.web.limits import init_limits
@@ -57,6 +58,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages)
     app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
+    app.register_blueprint(api_docs)
     return app
 
 

@@ -30,7 +30,7 @@ GALLERY = "gallery"
 ``FACEPRINT_RECOGNIZE_CAN_LIST`` is set."""
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Paths a visitor may reach without signing in (besides the API, which answers 401 itself).
-OPEN_ENDPOINTS = frozenset({"static", "auth.signin", "auth.signout"})
+OPEN_ENDPOINTS = frozenset({"static", "api_docs.asset", "auth.signin", "auth.signout"})
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
