@@ -84,7 +84,7 @@ def bad_inputs(datasets, tmp_path):
 def test_bad_input_is_one_clear_line(capsys, datasets, tmp_path, kind):
     path, message = bad_inputs(datasets, tmp_path)[kind]
     code, _, err = run(capsys, "detect", str(path))
-    assert code == 2
+    assert code == 1  # the file failed; the command itself ran
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
     assert "Traceback" not in err
@@ -105,7 +105,7 @@ def test_console_script_reports_bad_input_without_traceback(datasets):
     script = shutil.which("faceprint", path=str(Path(sys.executable).parent))
     assert script, "the faceprint console script must be installed"
     result = subprocess.run([script, "detect", str(datasets / APPLEDOUBLE)], capture_output=True, text=True)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "not an image" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -185,6 +185,88 @@ def test_people_add_face_adds_a_confirmed_face_and_reports_enrollment_strength(c
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--version"])
-    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("faceprint ")
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("faceprint ")
+
+
+def test_a_bad_path_in_a_batch_is_reported_in_its_place_and_the_rest_answered(capsys, samples, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "nested" / "a.jpg").write_bytes((samples / "people" / "obama" / "obama.jpg").read_bytes())
+    (folder / "junk.jpg").write_bytes(b"not a picture")
+    missing = tmp_path / "missing.jpg"
+    code, out, _ = run(
+        capsys, "detect", "--json", str(samples / "group" / "two_people_2.jpg"), str(missing), str(folder)
+    )
+    images = json.loads(out)["images"]
+    assert code == 1
+    assert [Path(i["image"]).name for i in images] == ["two_people_2.jpg", "missing.jpg", "junk.jpg", "a.jpg"]
+    assert len(images[0]["faces"]) == 2 and len(images[3]["faces"]) == 1
+    assert "no such file" in images[1]["error"]["message"] and "not an image" in images[2]["error"]["message"]
+    code, out, _ = run(capsys, "detect", "--jsonl", str(missing), str(folder / "nested"))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(lines) == 2 and "error" in lines[0] and len(lines[1]["faces"]) == 1
+
+
+def test_only_missing_paths_fail_before_any_model_loads(capsys, tmp_path):
+    code, _, err = run(capsys, "recognize", "--known", str(tmp_path), str(tmp_path / "nothing.jpg"))
+    assert code == 2 and "no photos" in err  # --known checked first
+    code, _, err = run(capsys, "detect", str(tmp_path / "nothing.jpg"), str(tmp_path))
+    assert code == 1 and "no such file" in err and "no image files in this folder" in err
+
+
+def test_recognize_against_a_folder_of_known_people_with_annotated_output(capsys, samples, tmp_path):
+    known = tmp_path / "known"
+    (known / "Joe Biden").mkdir(parents=True)
+    (known / "Joe Biden" / "b.jpg").write_bytes((samples / "people" / "biden" / "biden.jpg").read_bytes())
+    (known / "barack_obama.jpg").write_bytes((samples / "people" / "obama" / "obama.jpg").read_bytes())
+    out_file = tmp_path / "named.jpg"
+    group = samples / "group" / "obama_and_biden_2.jpg"
+    code, out, _ = run(capsys, "recognize", "--known", str(known), str(group), "--annotate", str(out_file), "--json")
+    result = json.loads(out)["images"][0]
+    assert code == 0 and {"barack obama", "Joe Biden"} <= {f["identity"] for f in result["faces"]}
+    assert result["annotated"] == str(out_file)
+    from PIL import Image
+
+    with Image.open(out_file) as picture:
+        assert picture.size == Image.open(group).size
+    code, out, _ = run(capsys, "recognize", "--known", str(known), str(group))
+    assert code == 0 and "1. " in out and "Joe Biden" in out
+
+
+def test_read_only_commands_do_not_create_a_gallery_from_a_mistyped_path(capsys, samples, tmp_path):
+    typo = tmp_path / "galery.db"
+    code, _, err = run(capsys, "people", "list", "--gallery", f"sqlite:///{typo}")
+    assert code == 2 and "no gallery at" in err and not typo.exists()
+    code, _, err = run(
+        capsys, "recognize", str(samples / "people" / "obama" / "obama.jpg"), "--gallery", f"sqlite:///{typo}"
+    )
+    assert code == 2 and "no gallery at" in err and not typo.exists()
+
+
+def test_re_enrolling_a_photo_says_nothing_changed(capsys, samples, tmp_path):
+    gallery = ["--gallery", f"sqlite:///{tmp_path / 'g.db'}"]
+    photo = str(samples / "people" / "obama" / "obama.jpg")
+    code, out, _ = run(capsys, "enroll", "Barack Obama", photo, *gallery)
+    assert code == 0 and "enrolled" in out and "photo 1" not in out
+    code, out, _ = run(capsys, "enroll", "Barack Obama", photo, *gallery)
+    assert code == 0 and "already enrolled (nothing changed)" in out and "0 of 1 photo(s) added" in out
+
+
+def test_help_shows_examples_and_no_detection_options_where_they_do_nothing(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "examples:" in capsys.readouterr().out
+    for command in (["people"], ["models"], ["gallery", "export"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = capsys.readouterr().out
+        assert "--min-face-size" not in text and "--no-cache" not in text
+    with pytest.raises(SystemExit):
+        main(["people", "--help"])
+    assert "rename OLD NEW" in capsys.readouterr().out
+
+
+def test_json_is_compact_when_piped(datasets):
+    script = shutil.which("faceprint", path=str(Path(sys.executable).parent))
+    result = subprocess.run([script, "models", "list", "--json"], capture_output=True, text=True)
+    assert result.returncode == 0 and len(result.stdout.strip().splitlines()) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -12,9 +11,9 @@ from faceprint.errors import FaceprintError
 
 
 def _pipeline(args: argparse.Namespace):
-    from faceprint.cli import _pipeline as make_pipeline
+    from faceprint.cli_common import pipeline_from_args
 
-    return make_pipeline(args)
+    return pipeline_from_args(args)
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -22,7 +21,9 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    from faceprint.cli_common import print_json
+
+    print_json(data)
 
 
 def _stderr(text: str) -> None:
@@ -182,22 +183,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_celebrity(args: argparse.Namespace) -> int:
     from faceprint.celebrity.model import CelebrityModel
     from faceprint.celebrity.predict import match_image
-    from faceprint.cli import report_per_image
+    from faceprint.cli_common import annotator, report_per_image
 
     model = CelebrityModel.load(args.model)
+    if args.list:
+        return _list_celebrities(model, args)
+    if not args.images:
+        raise FaceprintError("give at least one IMAGE (or --list to see the celebrities)")
     pipeline = _pipeline(args)
 
     def describe(face: dict) -> str:
-        others = ", ".join(f"{m['name']} {m['probability']:.2f}" for m in face["top"][1:])
-        return f"{face['name']} ({face['confidence']:.1%})  then: {others}"
+        x, y, w, h = face["box"]
+        verdict = "looks like" if face["confidence"] >= LIKELY else "might look a little like"
+        others = ", ".join(f"{m['name']} {m['probability']:.0%}" for m in face["top"][1:])
+        return f"{verdict} {face['name']} ({face['confidence']:.0%})  box {x:.0f},{y:.0f},{w:.0f},{h:.0f}" + (
+            f"  then: {others}" if others else ""
+        )
+
+    def label(face: dict) -> str:
+        return f"{face['name']} {face['confidence']:.0%}" if face["confidence"] >= LIKELY else f"{face['name']}?"
 
     return report_per_image(
         args.images,
         lambda source: {"faces": match_image(pipeline, model, source, top=args.top)},
         describe,
-        args.json,
+        args,
         no_face_code=3,
+        annotate=annotator(args, label, lambda face: face["confidence"] >= LIKELY),
     )
+
+
+LIKELY = 0.5
+"""From this confidence the text says "looks like"; below it, "might look a little like" (a guess, not a match)."""
+
+
+def _list_celebrities(model, args: argparse.Namespace) -> int:
+    names = sorted(model.labels)
+    if args.json:
+        _print_json({"celebrities": names})
+    else:
+        print("\n".join(names))
+    return 0
 
 
 def _fraction_triple(values: list[str]) -> list[float]:
@@ -271,8 +297,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--record", action="store_true", help="add the result to the model's card")
     p.set_defaults(func=cmd_evaluate)
 
+    from faceprint.cli_common import add_annotate_option
+
     p = sub.add_parser("celebrity", parents=[common], help="which celebrity does every face look like?")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="photos, or folders searched recursively for photos")
+    p.add_argument("--list", action="store_true", help="list the celebrities the model knows")
+    add_annotate_option(p)
     p.add_argument("--model", type=Path, metavar="MODEL_DIR", help="model directory (default: the shipped model)")
     p.add_argument("--top", type=int, default=5, help="how many celebrities to list per face (default 5)")
     p.set_defaults(func=cmd_celebrity)

@@ -63,7 +63,7 @@ def test_celebrity_command_without_faces_or_with_junk(capsys, samples, celebrity
     assert code == 3 and json.loads(out)["images"][0]["faces"] == []
     junk = celebrity_source / "train" / "Kashyap" / "._Kashyap_25_face1.jpg"
     code, out, err = run(capsys, "celebrity", junk)
-    assert code == 2 and "not an image" in err
+    assert code == 1 and "not an image" in err
 
 
 @pytest.mark.slow
