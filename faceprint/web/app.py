@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from faceprint.web.settings import DEFAULT_HEAVY_MEGAPIXELS, load_settings
     from faceprint.web.signin import auth
     from faceprint.web.uploads import InMemoryRequest, check_body_size
+    from faceprint.web.video_api import video as _video  # noqa: F401  (adds POST /video to the api blueprint)
 
     app = Flask(__name__)
     app.config.update(load_settings(config))
