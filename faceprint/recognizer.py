@@ -188,6 +188,7 @@ class FaceRecognizer:
         return result
 
     def _enroll_one(self, name, source, choice, store_image: bool, check_quality: bool) -> PhotoOutcome:
+        self.pipeline.load_models(self.models, wait=False)
         image = self.pipeline.load(source)
         faces = self.pipeline.detect(image)
         chosen = choose_face(faces, choice, image.name)
@@ -226,6 +227,7 @@ class FaceRecognizer:
         """For every face in the image: its quality, the enrolled person it is (or None for "unknown"), the
         similarity (0-100, see ``faceprint.scoring``), the threshold used, the best ``top`` candidates and, for an
         unknown face close to someone, that person and a hint."""
+        self.pipeline.load_models(self.models, wait=False)  # the networks load while the photo is decoded and detected
         loaded = self.pipeline.load(image)
         faces = self.pipeline.detect(loaded)
         if not faces:

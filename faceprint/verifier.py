@@ -49,6 +49,7 @@ def verify(
     """Compare the largest face of each image: the 0-100 similarity (quality-aware for the default models), the
     verification threshold, per-model cosines and each face with its quality."""
     scorer = scorer_for(models, calibration)
+    pipeline.load_models(models, wait=False)  # the networks load while the photos are decoded and detected
     a, b = largest_face(pipeline, image_a, models), largest_face(pipeline, image_b, models)
     similarity = round(scorer.pair(a.face.vectors, b.face.vectors, a.quality, b.quality), 1)
     threshold = round(scorer.verify_threshold, 1)
