@@ -12,6 +12,7 @@ def test_rename_add_photos_and_delete(page, samples, api, screenshot):
     page.goto("/people")
     card = page.locator('.person[data-name="Rose Leslie"]')
     expect(card).to_contain_text("1 photo")
+    expect(card.locator(".person-enrollment")).to_contain_text("Enrollment: fair — add 2 more clear photos")
     expect(card.get_by_role("img", name="Face of Rose Leslie")).to_be_visible()
     assert card.get_by_role("img").evaluate("img => img.naturalWidth") == 96
 

@@ -19,15 +19,15 @@ export function recognitionLabel(face) {
 
 /** A sentence about one recognised face, for the list under the photo. */
 export function recognitionSentence(face, index) {
-  const threshold = `needs ${score(face.threshold)}`;
-  const size = face.quality ? `, face ${Math.round(face.quality.size)} px` : "";
+  const size = face.quality ? `; face ${Math.round(face.quality.size)} px` : "";
+  const threshold = `needs ${score(face.threshold)}${size}`;
   if (face.identity) {
-    return `Face ${index + 1}: ${face.identity}, similarity ${score(face.similarity)} of 100 (${threshold}${size}).`;
+    return `Face ${index + 1}: ${face.identity}, similarity ${score(face.similarity)} of 100 (${threshold}).`;
   }
   if (!face.candidates?.length) return `Face ${index + 1}: unknown (nobody is enrolled yet).`;
-  if (face.hint) return `Face ${index + 1}: unknown${size}. ${face.hint[0].toUpperCase()}${face.hint.slice(1)}.`;
+  if (face.hint) return `Face ${index + 1}: unknown. ${face.hint[0].toUpperCase()}${face.hint.slice(1)}.`;
   const best = face.candidates[0];
-  return `Face ${index + 1}: unknown${size}. Closest enrolled person: ${best.name}, similarity `
+  return `Face ${index + 1}: unknown. Closest enrolled person: ${best.name}, similarity `
     + `${score(best.similarity)} (${threshold}).`;
 }
 

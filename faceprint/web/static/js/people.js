@@ -184,6 +184,14 @@ async function deletePerson(person, card) {
   }
 }
 
+/** How well a person's photos serve recognition ("strong", "fair", "weak") and what to add, from the API. */
+function enrollmentNote(person) {
+  const enrollment = person.enrollment;
+  if (!enrollment) return null;
+  const text = `Enrollment: ${enrollment.strength}` + (enrollment.hint ? ` — ${enrollment.hint}.` : ".");
+  return h("p", { class: `person-enrollment enrollment-${enrollment.strength}`, text });
+}
+
 function personCard(person) {
   const index = ++cardCount;
   const card = h("li", { class: "person", "data-name": person.name, "data-index": index });
@@ -231,6 +239,7 @@ function personCard(person) {
     h("div", { class: "person-main" },
       h("h2", { class: "person-name", tabindex: "-1", text: person.name }),
       h("p", { class: "person-meta", text: meta }),
+      enrollmentNote(person),
       h("div", { class: "person-feedback status", role: "status", "aria-live": "polite", hidden: true })),
     actions,
     h("ul", { class: "person-photos", id: photosId, hidden: true, "aria-label": `Photos of ${person.name}` }));
