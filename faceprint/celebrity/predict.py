@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.celebrity.faces import CANONICAL, canonical_crop, chunks, locate_faces
+from faceprint.celebrity.faces import CANONICAL, canonical_crop
 from faceprint.celebrity.model import CelebrityModel
 from faceprint.errors import DatasetError, ImageError
 from faceprint.imaging import ImageSource
+from faceprint.locate import chunks, locate_faces
 from faceprint.pipeline import FacePipeline, LoadedImage
 
 log = logging.getLogger(__name__)
