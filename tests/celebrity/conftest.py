@@ -52,7 +52,8 @@ def prepared(tmp_path_factory, subset: Path, pipeline):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, prepared, pipeline):
     """A model trained on the prepared subset (few epochs: it only has to learn, not to be the best)."""
-    from faceprint.celebrity.training import TrainConfig, train_model
+    from faceprint.celebrity.config import TrainConfig
+    from faceprint.celebrity.training import train_model
 
     out = tmp_path_factory.mktemp("model") / "celebrity"
     config = TrainConfig(seed=1, folds=3, epochs=80, patience=10)

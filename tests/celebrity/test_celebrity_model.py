@@ -11,20 +11,15 @@ import pytest
 from celebrity_subset import PEOPLE
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+from faceprint.celebrity.candidates import paired_with_reference, select_best
+from faceprint.celebrity.config import TrainConfig
 from faceprint.celebrity.dataset import PreparedDataset
 from faceprint.celebrity.evaluation import REPORT_FILES, classification_metrics, mcnemar
 from faceprint.celebrity.faces import locate_faces
+from faceprint.celebrity.learners import class_weights, fit_temperature
 from faceprint.celebrity.model import CelebrityModel, affine_map, softmax
 from faceprint.celebrity.predict import evaluate_collection
-from faceprint.celebrity.training import (
-    TrainConfig,
-    class_weights,
-    embed_crops,
-    fit_temperature,
-    paired_with_reference,
-    select_best,
-    train_model,
-)
+from faceprint.celebrity.training import embed_crops, train_model
 
 pytestmark = pytest.mark.slow
 
