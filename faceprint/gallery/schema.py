@@ -125,6 +125,56 @@ MODELS = Table(
 # registered before versions were recorded, whose vectors may mix versions.
 MODEL_VERSION = Column("version", Type.TEXT, null=True)
 
+# The photo library (``faceprint.library``): every indexed photo file, the faces found in it with their geometry,
+# quality and embeddings, and the clusters of unknown faces. ``person_id`` and ``cluster_id`` are plain integers,
+# not references: deleting a person or a cluster must leave the faces indexed, merely unnamed or unclustered.
+LIBRARY_PHOTOS = Table(
+    "library_photos",
+    (
+        Column("id", Type.ID),
+        Column("path", Type.TEXT, unique=True),
+        Column("content_hash", Type.TEXT),
+        Column("stamp", Type.TEXT),  # "size:mtime_ns" of the file when indexed: unchanged files are not read
+        Column("taken", Type.TEXT, null=True),  # EXIF date and time, ISO 8601
+        Column("width", Type.INTEGER, default="0"),
+        Column("height", Type.INTEGER, default="0"),
+        Column("error", Type.TEXT, null=True),  # why the file could not be indexed
+        Column("indexed", Type.TIME),
+    ),
+)
+LIBRARY_FACES = Table(
+    "library_faces",
+    (
+        Column("id", Type.ID),
+        Column("photo_id", Type.REF, references="library_photos"),
+        Column("face", Type.JSON),  # box [x, y, w, h], detection score, five landmarks
+        Column("quality", Type.JSON, default="'{}'"),
+        Column("person_id", Type.INTEGER, null=True),
+        Column("similarity", Type.TEXT, null=True),  # to the named person, 0-100
+        Column("cluster_id", Type.INTEGER, null=True),
+        Column("clustered", Type.INTEGER, default="0"),  # 1 once the clustering has considered the face
+        Column("thumbnail", Type.BLOB, null=True),
+    ),
+)
+LIBRARY_VECTORS = Table(
+    "library_vectors",
+    (
+        Column("face_id", Type.REF, references="library_faces"),
+        Column("model", Type.TEXT),
+        Column("version", Type.TEXT, null=True),
+        Column("vector", Type.BLOB),  # float32, unit length
+    ),
+    primary_key=("face_id", "model"),
+)
+LIBRARY_CLUSTERS = Table(
+    "library_clusters",
+    (
+        Column("id", Type.ID),
+        Column("ignored", Type.INTEGER, default="0"),
+        Column("created", Type.TIME),
+    ),
+)
+
 STEPS: tuple[Step, ...] = (
     Step(
         "people, their photos, per-photo thumbnails and images, and the registry of models",
@@ -132,4 +182,17 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("a log of stored and removed vectors, for indexes kept in the searching process (SQLite only)"),
     Step("the version of the network that computed each model's vectors", (AddColumn("models", MODEL_VERSION),)),
+    Step(
+        "the photo library: indexed photos, their faces and embeddings, clusters of unknown faces",
+        (
+            CreateTable(LIBRARY_PHOTOS),
+            CreateTable(LIBRARY_FACES),
+            CreateTable(LIBRARY_VECTORS),
+            CreateTable(LIBRARY_CLUSTERS),
+            CreateIndex("library_photos_hash", "library_photos", ("content_hash",)),
+            CreateIndex("library_faces_photo", "library_faces", ("photo_id",)),
+            CreateIndex("library_faces_person", "library_faces", ("person_id",)),
+            CreateIndex("library_faces_cluster", "library_faces", ("cluster_id",)),
+        ),
+    ),
 )

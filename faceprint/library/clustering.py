@@ -1,0 +1,134 @@
+"""Clusters of unknown faces, precision first and incremental.
+
+Distances are the calibrated similarity of ``faceprint.scoring`` (both networks' cosines and the poorer face's
+quality, 0-100 on a log-likelihood-ratio scale), the same number ``verify`` and ``recognize`` show. Each new face
+looks up its nearest faces (cosine of the smallest model, exact, in blocks); candidate pairs are scored, and pairs
+at or above the link threshold are taken strongest first. Two groups merge only when their **average** similarity
+(over up to ``SAMPLE`` members of each) still reaches the threshold, so one look-alike pair cannot chain two
+people together (single linkage's failure), and two clusters that already existed are never merged automatically:
+that is the user's call (``clusters merge``). A later run only searches from its new faces: they join existing
+clusters, bring unclustered faces with them, or form new clusters; nothing else is recomputed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceprint.scoring import pair_quality, quality_features
+
+LINK_MARGIN = 12.0
+"""The link threshold is the verification threshold plus this many points (see ``link_threshold``)."""
+NEIGHBOURS = 12
+SAMPLE = 48
+BLOCK = 2048
+
+
+def link_threshold(scoring) -> float:
+    """Similarity from which two faces may be grouped: a little above ``verify``'s same-person point, since a wrong
+    merge costs more than a split. Measured on the clustering benchmark (``benchmarks/clustering.py``)."""
+    return float(scoring.verify_threshold) + LINK_MARGIN
+
+
+@dataclass
+class Faces:
+    """Faces to cluster: unit vectors per model (rows aligned), quality features (N x 2), current labels (cluster
+    id, or -1 for none) and which are new to the clustering."""
+
+    vectors: Mapping[str, np.ndarray]
+    quality: np.ndarray
+    labels: np.ndarray
+    new: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def quality_matrix(measures: Sequence[Mapping | None]) -> np.ndarray:
+    return np.stack([quality_features(m) for m in measures]) if len(measures) else np.zeros((0, 2))
+
+
+def nearest(table: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """For each of ``rows``, the ``k`` other rows of ``table`` most cosine-similar to it (exact, in blocks)."""
+    k = min(k, len(table) - 1)
+    result = np.zeros((len(rows), k), dtype=np.int64)
+    for start in range(0, len(rows), BLOCK):
+        chunk = rows[start : start + BLOCK]
+        sims = table[chunk] @ table.T
+        sims[np.arange(len(chunk)), chunk] = -np.inf
+        result[start : start + len(chunk)] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return result
+
+
+class Clusterer:
+    """Groups faces with the calibrated score (see the module docstring)."""
+
+    def __init__(self, scoring, threshold: float | None = None, neighbours: int = NEIGHBOURS) -> None:
+        self.scoring = scoring
+        self.models = tuple(scoring.models)
+        self.threshold = link_threshold(scoring) if threshold is None else float(threshold)
+        self.neighbours = neighbours
+
+    def similarity(self, faces: Faces, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """The calibrated similarity of face pairs (index arrays)."""
+        cosines = np.stack(
+            [np.einsum("nd,nd->n", faces.vectors[m][left], faces.vectors[m][right]) for m in self.models], axis=1
+        )
+        return np.atleast_1d(self.scoring.similarity(cosines, pair_quality(faces.quality[left], faces.quality[right])))
+
+    def _average(self, faces: Faces, a: list[int], b: list[int], rng: np.random.Generator) -> float:
+        a = a if len(a) <= SAMPLE else list(rng.choice(a, SAMPLE, replace=False))
+        b = b if len(b) <= SAMPLE else list(rng.choice(b, SAMPLE, replace=False))
+        left = np.repeat(np.asarray(a), len(b))
+        right = np.tile(np.asarray(b), len(a))
+        return float(np.mean(self.similarity(faces, left, right)))
+
+    def cluster(self, faces: Faces) -> np.ndarray:
+        """New labels: existing labels kept, new groups numbered -2, -3, ... (-1 stays "no cluster")."""
+        count = len(faces)
+        labels = faces.labels.copy()
+        new_rows = np.flatnonzero(faces.new)
+        if count < 2 or not len(new_rows):
+            return labels
+        search_model = min(self.models, key=lambda m: faces.vectors[m].shape[1])
+        table = faces.vectors[search_model]
+        neighbours = nearest(table, new_rows, self.neighbours)
+        left = np.repeat(new_rows, neighbours.shape[1])
+        right = neighbours.reshape(-1)
+        scores = self.similarity(faces, left, right)
+        strong = scores >= self.threshold
+        left, right, scores = left[strong], right[strong], scores[strong]
+        order = np.argsort(-scores, kind="stable")
+        # Groups: each existing cluster is one group (frozen against merging with another existing one).
+        group = np.arange(count)
+        members: dict[int, list[int]] = {}
+        frozen: set[int] = set()
+        for label in np.unique(labels[labels >= 0]):
+            rows = np.flatnonzero(labels == label)
+            group[rows] = rows[0]
+            members[int(rows[0])] = [int(r) for r in rows]
+            frozen.add(int(rows[0]))
+        for row in range(count):
+            members.setdefault(int(group[row]), [row])
+        rng = np.random.default_rng(0)
+        for i, j in zip(left[order], right[order]):
+            a, b = int(group[i]), int(group[j])
+            if a == b or (a in frozen and b in frozen):
+                continue
+            if self._average(faces, members[a], members[b], rng) < self.threshold:
+                continue
+            if len(members[a]) < len(members[b]) or b in frozen:
+                a, b = b, a
+            group[members[b]] = a
+            members[a] += members.pop(b)
+            if b in frozen:
+                frozen.add(a)
+        next_label = -2
+        for root, rows in members.items():
+            if root in frozen:
+                labels[rows] = labels[root] if labels[root] >= 0 else labels[next(r for r in rows if labels[r] >= 0)]
+            elif len(rows) >= 2:
+                labels[rows] = next_label
+                next_label -= 1
+        return labels
