@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     from faceprint.web.serve import register as register_serve_command
 
     register_serve_command(sub, shared.gallery)  # serve
+    from faceprint.library.cli import register as register_library_commands
+
+    register_library_commands(sub, shared)  # index, photos, clusters
     from faceprint.video.cli import register as register_video_command
 
     register_video_command(sub, shared.common, shared.gallery)  # video
