@@ -38,6 +38,16 @@ function faceCard(face, index) {
     h("ol", { class: "matches", "aria-label": `Closest celebrities for face ${index + 1}` }, rows));
 }
 
+/** No picture and no look-alikes: what a failed or refused upload leaves, so that nothing old stands under its
+ * error. */
+function clearResults() {
+  results.hidden = true;
+  image.removeAttribute("src");
+  clearFaces(overlay);
+  list.replaceChildren();
+  notice.textContent = "";
+}
+
 async function match(blob, filename, description) {
   if (imageUrl) URL.revokeObjectURL(imageUrl);
   imageUrl = URL.createObjectURL(blob);
@@ -47,12 +57,11 @@ async function match(blob, filename, description) {
     const faces = result.faces || [];
     image.src = imageUrl;
     image.alt = `${description}, with a numbered box on every face`;
-    drawFaces(overlay, faces, result.width, result.height, (face, index) => ({
-      label: `${index + 1}. ${face.name}`, kind: "neutral",
-    }));
     list.replaceChildren(...faces.map(faceCard));
     notice.textContent = result.notice || "";
-    results.hidden = false;
+    results.hidden = false; // shown before the boxes are drawn, so that their labels can be measured
+    drawFaces(overlay, faces, result.width, result.height, (face) => ({ label: face.name, kind: "neutral" }),
+      { numbered: true });
     if (faces.length) {
       setStatus(status, "success", `${faces.length} face${faces.length === 1 ? "" : "s"} matched.`);
     } else {
@@ -60,15 +69,16 @@ async function match(blob, filename, description) {
       setStatus(status, "info", "No face found. Try a sharper photo with the face looking at the camera.");
     }
   } catch (error) {
-    results.hidden = true;
-    clearFaces(overlay);
+    clearResults();
     setStatus(status, "error", error instanceof ApiError ? error.message : "The look-alike match failed. Try again.");
   }
 }
 
 dropzone(input, (files, refused) => {
-  if (refused.length) setStatus(status, "error", refusedMessage(refused));
-  else match(files[0], files[0].name, files[0].name);
+  if (refused.length) {
+    clearResults();
+    setStatus(status, "error", refusedMessage(refused));
+  } else match(files[0], files[0].name, files[0].name);
 });
 
 function closeCamera() {

@@ -26,23 +26,55 @@ function setItemStatus(item, kind, text) {
   item.card.dataset.state = kind;
 }
 
-/** What the detector's answer means for enrollment. */
+/** What the detector's answer means for enrollment; a photo with several faces asks which one to use. */
 function judgeDetection(item, result) {
-  const faces = result.faces || [];
-  drawFaces(item.overlay, faces, result.width, result.height, (face, index) => ({
-    label: faces.length > 1 ? `Face ${index + 1}` : "Face",
-    kind: faces.length === 1 ? "known" : "unknown",
-  }));
+  item.faces = result.faces || [];
+  item.size = [result.width, result.height];
+  item.choice = null;
+  drawPreview(item);
+}
+
+function drawPreview(item) {
+  const faces = item.faces;
+  const [width, height] = item.size;
+  if (faces.length > 1) {
+    drawFaces(item.overlay, faces, width, height, (face, index) => ({
+      label: "", kind: item.choice === index ? "known" : "unknown",
+    }), { numbered: true, pick: (index) => choose(item, index), selected: item.choice });
+  } else {
+    drawFaces(item.overlay, faces, width, height, () => ({ label: "Face", kind: "known" }));
+  }
   if (faces.length === 0) {
     setItemStatus(item, "error", "No face found: this photo will be rejected.");
-  } else if (faces.length > 1) {
+  } else if (faces.length > 1 && item.choice === null) {
     setItemStatus(item, "warning",
-      `${faces.length} faces found: enrollment needs a photo that shows only this person.`);
+      `${faces.length} faces found: click the face of the person to enroll, or remove this photo.`);
+  } else if (faces.length > 1) {
+    setItemStatus(item, "success", `Face ${item.choice + 1} of ${faces.length} chosen: only that face will be `
+      + "enrolled. Click another face to change it.");
   } else if (Math.min(faces[0].box[2], faces[0].box[3]) < MIN_FACE_PX) {
     setItemStatus(item, "warning", "One face found, but it is small: this photo may be rejected as too small.");
   } else {
     setItemStatus(item, "success", "One face found.");
   }
+}
+
+/** Use face `index` (from 0) of a photo with several faces. */
+function choose(item, index) {
+  if (busy) return;
+  if (items.some((other) => other.result)) clearResults();
+  item.choice = index;
+  drawPreview(item);
+  item.overlay.querySelectorAll(".face-pick")[index]?.focus();
+  setStatus(status, "info", `Face ${index + 1} of ${item.faces.length} chosen in ${item.file.name}.`);
+}
+
+/** A rejection reason as a person reads it on this page: faces count from 1, and a photo with several faces says
+ * how to pick one here. */
+function readableReason(reason) {
+  const several = /(\d+) faces found/.exec(reason || "");
+  if (several) return `${several[1]} faces found: click the face to use in the photo above, then press Enroll again.`;
+  return reason || "no reason given";
 }
 
 function detect(item) {
@@ -97,20 +129,20 @@ function clearResults() {
   }
 }
 
-function showOutcomes(photos) {
-  photos.forEach((outcome, index) => {
-    const item = items[index];
-    if (!item) return;
+/** Show each photo's outcome; `outcomes` maps a photo's item to its answer. */
+function showOutcomes(outcomes) {
+  for (const [item, outcome] of outcomes) {
+    if (!items.includes(item)) continue;
     item.result = outcome;
     item.card.querySelector(".preview-result")?.remove();
     const text = outcome.accepted
       ? (outcome.created === false ? "Accepted (this photo was already enrolled)." : "Accepted.")
-      : `Rejected: ${outcome.reason || "no reason given"}`;
+      : `Rejected: ${readableReason(outcome.reason)}`;
     item.card.dataset.state = outcome.accepted ? "accepted" : "rejected";
     item.statusLine.after(h("p", {
       class: `preview-result ${outcome.accepted ? "accepted" : "rejected"}`, text,
     }));
-  });
+  }
 }
 
 function setBusy(value) {
@@ -120,7 +152,21 @@ function setBusy(value) {
   fileInput.disabled = value;
   nameInput.readOnly = value;
   form.setAttribute("aria-busy", String(value));
-  for (const item of items) item.remove.disabled = value;
+  for (const item of items) {
+    item.remove.disabled = value;
+    for (const button of item.overlay.querySelectorAll("button")) button.disabled = value;
+  }
+}
+
+/** The requests an enrollment needs: the photos with one face together, and each photo with a chosen face on its
+ * own, naming that face by its box. */
+function requestGroups() {
+  const chosen = items.filter((item) => item.choice !== null && item.choice !== undefined);
+  const plain = items.filter((item) => !chosen.includes(item));
+  return [
+    ...(plain.length ? [{ items: plain }] : []),
+    ...chosen.map((item) => ({ items: [item], face: item.faces[item.choice].box.map(Math.round).join(",") })),
+  ];
 }
 
 async function enroll(event) {
@@ -145,28 +191,54 @@ async function enroll(event) {
     fileInput.focus();
     return;
   }
-  const body = new FormData();
-  body.append("name", name);
-  for (const item of items) body.append("images", item.file, item.file.name);
+  const undecided = items.filter((item) => item.faces?.length > 1 && item.choice === null);
+  if (undecided.length) {
+    setStatus(status, "error", `${undecided.map((item) => item.file.name).join(", ")} `
+      + `${undecided.length === 1 ? "shows" : "show"} several faces: click the face of ${name} in `
+      + `${undecided.length === 1 ? "it" : "each"}, or remove ${undecided.length === 1 ? "it" : "them"}.`);
+    undecided[0].overlay.querySelector(".face-pick")?.focus();
+    return;
+  }
   setBusy(true);
   setStatus(status, "busy", `Enrolling ${name} from ${items.length} photo${items.length === 1 ? "" : "s"}…`);
+  const outcomes = new Map();
+  let enrolledName = name;
+  let failure = null;
   try {
-    const result = await api("/people", { method: "POST", body });
-    showOutcomes(result.photos || []);
-    const total = result.photos?.length ?? items.length;
-    const rejected = total - result.accepted;
-    setStatus(status, "success",
-      `Enrolled ${result.name} from ${result.accepted} of ${total} photo${total === 1 ? "" : "s"}`
-        + `${rejected ? ` (see why ${rejected === 1 ? "one was" : `${rejected} were`} rejected above)` : ""}. `,
-      h("a", { href: form.dataset.peopleUrl, text: "See everyone on the People page" }), ".");
+    for (const group of requestGroups()) {
+      const body = new FormData();
+      body.append("name", name);
+      if (group.face) body.append("face", group.face);
+      for (const item of group.items) body.append("images", item.file, item.file.name);
+      try {
+        const result = await api("/people", { method: "POST", body });
+        enrolledName = result.name || enrolledName;
+        (result.photos || []).forEach((outcome, index) => group.items[index] && outcomes.set(group.items[index], outcome));
+      } catch (error) {
+        if (!(error instanceof ApiError) || !Array.isArray(error.body?.photos)) throw error;
+        error.body.photos.forEach((outcome, index) => group.items[index] && outcomes.set(group.items[index], outcome));
+      }
+    }
   } catch (error) {
-    if (error instanceof ApiError && Array.isArray(error.body?.photos)) showOutcomes(error.body.photos);
-    const message = error instanceof ApiError ? error.message : "Enrollment failed. Try again.";
-    setStatus(status, "error", error.code === "no_photo_accepted"
-      ? `Nothing was enrolled: no photo was accepted. ${message}` : message);
-  } finally {
-    setBusy(false);
+    failure = error;
   }
+  showOutcomes(outcomes);
+  const accepted = [...outcomes.values()].filter((outcome) => outcome.accepted).length;
+  const total = outcomes.size;
+  const rejected = total - accepted;
+  if (failure && !accepted) {
+    setStatus(status, "error", failure instanceof ApiError ? failure.message : "Enrollment failed. Try again.");
+  } else if (!accepted) {
+    const reasons = [...outcomes.values()].map((outcome) => readableReason(outcome.reason));
+    setStatus(status, "error", `Nothing was enrolled: no photo was accepted. ${[...new Set(reasons)].join(" ")}`);
+  } else {
+    setStatus(status, failure ? "error" : "success",
+      `Enrolled ${enrolledName} from ${accepted} of ${total} photo${total === 1 ? "" : "s"}`
+        + `${rejected ? ` (see why ${rejected === 1 ? "one was" : `${rejected} were`} rejected above)` : ""}. `,
+      failure ? `${failure instanceof ApiError ? failure.message : "The rest could not be sent."} ` : "",
+      h("a", { href: form.dataset.peopleUrl, text: "See everyone on the People page" }), ".");
+  }
+  setBusy(false);
 }
 
 function startAgain() {

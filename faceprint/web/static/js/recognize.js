@@ -36,10 +36,19 @@ const photoFaces = document.getElementById("photo-faces");
 let photoUrl = null;
 let lastPhoto = null;
 
+/** No photo and no results: what a failed or refused upload leaves, so that nothing old stands under its error. */
+function clearPhoto() {
+  photoStage.hidden = true;
+  photoImage.removeAttribute("src");
+  clearFaces(photoOverlay);
+  photoFaces.replaceChildren();
+}
+
 async function recognizePhoto(file) {
   lastPhoto = file;
   const threshold = thresholdValue();
   if (threshold.error) {
+    clearPhoto();
     setStatus(photoStatus, "error", threshold.error);
     return;
   }
@@ -57,7 +66,7 @@ async function recognizePhoto(file) {
       method: "POST", body: imageForm(file, file.name, { threshold: threshold.value }),
     });
     const faces = result.faces || [];
-    drawFaces(photoOverlay, faces, result.width, result.height, recognitionLabel);
+    drawFaces(photoOverlay, faces, result.width, result.height, recognitionLabel, { numbered: true });
     photoFaces.replaceChildren(...faces.map((face, index) => faceItem(face, index, file)));
     if (!faces.length) {
       setStatus(photoStatus, "info", "No face found in this photo. Try a sharper or larger photo of the faces.");
@@ -72,7 +81,7 @@ async function recognizePhoto(file) {
       }
     }
   } catch (error) {
-    photoStage.hidden = true;
+    clearPhoto();
     setStatus(photoStatus, "error", error instanceof ApiError ? error.message : "Recognition failed. Try again.");
   } finally {
     photoStage.removeAttribute("aria-busy");
@@ -108,8 +117,11 @@ function faceItem(face, index, file) {
 }
 
 dropzone(photoInput, (files, refused) => {
-  if (refused.length) setStatus(photoStatus, "error", refusedMessage(refused));
-  else recognizePhoto(files[0]);
+  if (refused.length) {
+    lastPhoto = null;
+    clearPhoto();
+    setStatus(photoStatus, "error", refusedMessage(refused));
+  } else recognizePhoto(files[0]);
 });
 document.getElementById("recognize-threshold").addEventListener("change", () => {
   if (lastPhoto) recognizePhoto(lastPhoto);
