@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+from conftest import new_page
+from layout import LABEL_PROBLEMS, NUMBERS, WIDTHS
 from playwright.sync_api import expect
 
 from faceprint.recognizer import __file__ as recognizer_file
@@ -36,3 +39,38 @@ def test_three_look_alikes_with_bars(page, samples, screenshot):
     expect(page.locator("#celebrity-stage .face-box")).to_have_count(1)
     expect(page.locator("#celebrity-notice")).to_have_text(re.compile(r"\w+"))
     screenshot(page, "celebrity", full_page=True)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_names_are_fully_visible_and_a_bad_upload_clears_them(browser, server, samples, tmp_path, width):
+    page = new_page(browser, server, width=width, height=900)
+    try:
+        page.goto("/celebrity")
+        page.get_by_label("Photo", exact=True).set_input_files(samples / "group" / "compreface_011_3.jpg")
+        expect(page.locator("#celebrity-status")).to_contain_text("matched", timeout=120_000)
+        page.wait_for_timeout(300)
+        names = page.locator(".match-name, .celebrity-face h3")
+        assert names.count() >= 3
+        hidden = names.evaluate_all(
+            """(elements) => elements.filter((el) => {
+                const r = el.getBoundingClientRect();
+                return !r.width || el.scrollWidth > el.clientWidth + 1 || r.left < 0 || r.right > innerWidth;
+            }).map((el) => el.textContent)"""
+        )
+        assert hidden == []
+        stage = page.locator("#celebrity-stage")
+        count = page.locator(".celebrity-face").count()
+        assert stage.evaluate(NUMBERS) == [str(i + 1) for i in range(count)]
+        assert stage.evaluate(LABEL_PROBLEMS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+        notes = tmp_path / "notes.txt"
+        notes.write_text("not a photo")
+        page.get_by_label("Photo", exact=True).set_input_files(notes)
+        expect(page.locator("#celebrity-status")).to_have_attribute("data-kind", "error")
+        expect(page.locator("#celebrity-results")).to_be_hidden()
+        expect(page.locator(".celebrity-face")).to_have_count(0)
+    finally:
+        errors = list(page.console_errors)
+        page.context.close()
+    assert not errors, f"errors in the browser console: {errors}"

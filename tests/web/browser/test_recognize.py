@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import enroll
+import pytest
+from conftest import enroll, new_page
+from layout import LABEL_PROBLEMS, NUMBERS, WIDTHS
 from playwright.sync_api import expect
 
 
@@ -76,3 +78,50 @@ def test_camera_unavailable_is_explained(page):
     expect(status).to_contain_text("camera")
     expect(page.get_by_role("button", name="Start camera")).to_be_enabled()
     expect(page.locator("#camera-stage")).to_be_hidden()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_boxes_are_numbered_as_the_list_and_labels_never_cover_faces(browser, server, samples, width):
+    page = new_page(browser, server, width=width, height=900)
+    try:
+        page.goto("/recognize")
+        page.get_by_label("Photo to recognise").set_input_files(samples / "group" / "compreface_015_6.jpg")
+        expect(page.locator("#photo-status")).to_contain_text("faces found", timeout=120_000)
+        items = page.locator("#photo-faces li")
+        count = items.count()
+        assert count >= 4
+        stage = page.locator("#photo-stage")
+        page.wait_for_timeout(300)  # the labels are arranged again once the picture has its size
+        assert stage.evaluate(NUMBERS) == [str(i + 1) for i in range(count)]
+        for i in range(count):
+            expect(items.nth(i)).to_contain_text(f"Face {i + 1}:")
+        assert stage.evaluate(LABEL_PROBLEMS) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        errors = list(page.console_errors)
+        page.context.close()
+    assert not errors, f"errors in the browser console: {errors}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_bad_upload_clears_the_old_photo_and_results(browser, server, samples, tmp_path, width):
+    page = new_page(browser, server, width=width, height=900)
+    try:
+        page.goto("/recognize")
+        chooser = page.get_by_label("Photo to recognise")
+        status = page.locator("#photo-status")
+        for bad in ("notes.txt", "broken.jpg"):
+            chooser.set_input_files(samples / "group" / "obama_and_biden_2.jpg")
+            expect(status).to_contain_text("faces found", timeout=120_000)
+            expect(page.locator("#photo-faces li").first).to_be_visible()
+            path = tmp_path / bad
+            path.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+            chooser.set_input_files(path)
+            expect(status).to_have_attribute("data-kind", "error", timeout=120_000)
+            expect(page.locator("#photo-stage")).to_be_hidden()
+            expect(page.locator("#photo-faces li")).to_have_count(0)
+            expect(page.locator("#photo-stage .face-box")).to_have_count(0)
+    finally:
+        errors = list(page.console_errors)
+        page.context.close()
+    assert not errors, f"errors in the browser console: {errors}"

@@ -58,7 +58,7 @@ function watchSize(overlay) {
 
 function rearrange(overlay) {
   overlay.classList.remove("numbers-only");
-  for (const box of overlay.querySelectorAll(".label-end")) box.classList.remove("label-end");
+  for (const box of overlay.querySelectorAll(".face-box")) box.classList.remove("label-end", ...CORNERS);
   arrangeLabels(overlay);
 }
 
@@ -90,7 +90,28 @@ function arrangeLabels(overlay) {
   for (const label of overlay.querySelectorAll(".face-label")) {
     if (rect(label).right > area.right + 1) label.parentElement.classList.add("label-end");
   }
-  if (overlay.classList.contains("numbered") && labelsCollide(overlay)) overlay.classList.add("numbers-only");
+  if (overlay.classList.contains("numbered") && labelsCollide(overlay)) {
+    overlay.classList.add("numbers-only");
+    moveCoveringNumbers(overlay);
+  }
+}
+
+const CORNERS = ["corner-tr", "corner-bl", "corner-br"];
+
+/** Where boxes overlap, a number in its box's top-left corner may lie on the other face: try the other corners. */
+function moveCoveringNumbers(overlay) {
+  const boxes = [...overlay.querySelectorAll(".face-box")];
+  boxes.forEach((box, i) => {
+    const label = box.querySelector(".face-label");
+    if (!label) return;
+    const covers = () => boxes.some((other, j) => j !== i && overlaps(rect(label), rect(other)));
+    for (const corner of CORNERS) {
+      if (!covers()) return;
+      box.classList.remove(...CORNERS);
+      box.classList.add(corner);
+    }
+    if (covers()) box.classList.remove(...CORNERS);
+  });
 }
 
 /** Remove every box. */
