@@ -107,13 +107,25 @@ class FaceRecognizer:
 
     def default_threshold(self) -> float:
         """Similarity from which a face is named: at most 1% of strangers named for this gallery's size, raised when
-        its people look more alike than usual (see ``faceprint.scoring``)."""
-        people = self.gallery.people()
-        state = tuple((p.name, p.photos, p.updated) for p in people)
-        if self._threshold_cache is None or self._threshold_cache[0] != state:
+        its people look more alike than usual (see ``faceprint.scoring``).
+
+        The value is kept while the gallery is unchanged, checked on every call, so that a change made by another
+        process (another app server on the same PostgreSQL gallery) counts at once. A store with ``revision()``
+        answers the check in one small query; otherwise the people are read and compared."""
+        revision = getattr(self.gallery, "revision", None)
+        people = None
+        if revision is not None:
+            state: tuple = ("revision", *revision())
+        else:
+            people = self.gallery.people()
+            state = tuple((p.name, p.photos, p.updated) for p in people)
+        cached = self._threshold_cache
+        if cached is None or cached[0] != state:
+            people = self.gallery.people() if people is None else people
             shift = self.scoring.gallery_shift(self._cross_similarities(people))
-            self._threshold_cache = (state, self.scoring.identification_threshold(len(people), shift))
-        return self._threshold_cache[1]
+            cached = (state, self.scoring.identification_threshold(len(people), shift))
+            self._threshold_cache = cached
+        return cached[1]
 
     def _cross_similarities(self, people, limit: int = 200) -> np.ndarray:
         """Similarities between enrolled photos of different people (of at most ``limit`` people, chosen evenly)."""
