@@ -14,7 +14,7 @@ def _library(args: argparse.Namespace):
     from faceprint.recognizer import FaceRecognizer
 
     recognizer = FaceRecognizer(gallery=args.gallery, pipeline=pipeline_from_args(args))
-    return PhotoLibrary(recognizer)
+    return PhotoLibrary(recognizer, batch_size=getattr(args, "batch", 16))
 
 
 def _print(args: argparse.Namespace, data: dict, text: str) -> None:
@@ -78,7 +78,7 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         clusters = library.clusters(include_ignored=args.all)
         _print(args, {"clusters": clusters}, _cluster_text(clusters))
         return 0
-    numbers = _integers(args.values)
+    numbers = _integers(args.values) if action != "name" else []
     if action == "name":
         if len(args.values) < 2:
             raise FaceprintError("usage: faceprint clusters name ID NAME")
@@ -122,6 +122,7 @@ def register(sub: argparse._SubParsersAction, parents) -> None:
         help="index photo folders: find, embed and name every face; incremental (unchanged files are skipped)",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders (searched recursively)")
+    p.add_argument("--batch", type=int, default=16, metavar="N", help="photos analysed and committed together")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("photos", parents=[common, gallery], help="every indexed photo where a person appears")
