@@ -13,7 +13,7 @@ from PIL import Image
 
 from faceprint.alignment import align_face
 from faceprint.embedding import DEFAULT_MODELS
-from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError, UnknownPhotoError
+from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError, UnknownPersonError, UnknownPhotoError
 from faceprint.gallery import Gallery, open_gallery
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
@@ -132,7 +132,11 @@ class FaceRecognizer:
         chosen = people[:: max(1, len(people) // limit)][:limit]
         ids, owners, qualities = [], [], []
         for person in chosen:
-            for record in self.gallery.photos(person.name):
+            try:
+                records = self.gallery.photos(person.name)
+            except UnknownPersonError:  # deleted or renamed since the people were read (another request or server)
+                continue
+            for record in records:
                 ids.append(record.id)
                 owners.append(person.name)
                 qualities.append(quality_features(record.quality))
@@ -287,8 +291,15 @@ class FaceRecognizer:
             return []
         ids = sorted(photo_ids)
         missing = sorted({photo_ids[i] for i in ids if i not in qualities})
+        gone = set()
         for person in missing:
-            qualities.update({record.id: record.quality for record in gallery.photos(person)})
+            try:
+                qualities.update({record.id: record.quality for record in gallery.photos(person)})
+            except UnknownPersonError:  # deleted or renamed since the search (another request or server)
+                gone.add(person)
+        ids = [i for i in ids if photo_ids[i] not in gone]
+        if not ids:
+            return []
         cosines = np.stack([gallery.vectors(name, ids) @ vectors[name] for name in self.scoring.models], axis=1)
         probe = quality_features(measures)
         pair_q = np.stack([pair_quality(probe, quality_features(qualities.get(i))) for i in ids])
@@ -310,17 +321,24 @@ class FaceRecognizer:
 
     # -- people management ------------------------------------------------------------------------
     def people(self) -> list[dict]:
-        """Every enrolled person with their photo count, dates and how strong their enrollment is."""
-        return [
-            {
-                "name": p.name,
-                "photos": p.photos,
-                "created": p.created.isoformat(),
-                "updated": p.updated.isoformat(),
-                "enrollment": enrollment_strength([r.quality for r in self.gallery.photos(p.name)]),
-            }
-            for p in self.gallery.people()
-        ]
+        """Every enrolled person with their photo count, dates and how strong their enrollment is (a person
+        deleted or renamed while the list is read, by another request or server, is left out)."""
+        answer = []
+        for p in self.gallery.people():
+            try:
+                records = self.gallery.photos(p.name)
+            except UnknownPersonError:
+                continue
+            answer.append(
+                {
+                    "name": p.name,
+                    "photos": p.photos,
+                    "created": p.created.isoformat(),
+                    "updated": p.updated.isoformat(),
+                    "enrollment": enrollment_strength([r.quality for r in records]),
+                }
+            )
+        return answer
 
     def person(self, name: str) -> dict:
         """One enrolled person (``UnknownPersonError`` if absent), in the form of ``people()`` plus
