@@ -158,6 +158,7 @@ def test_gallery_shift_raises_the_threshold_only_for_galleries_of_look_alikes():
     assert scoring.gallery_shift(np.full(500, reference - 5.0)) == 0.0
     assert scoring.gallery_shift(np.full(500, reference + 4.0)) == pytest.approx(4.0)
     assert scoring.gallery_shift(np.full(5, reference + 4.0)) == 0.0  # too few pairs to tell
+    assert scoring.gallery_shift(np.full(500, 95.0)) == 6.0  # one person under several names: bounded
     base = scoring.identification_threshold(20)
     assert scoring.identification_threshold(20, 4.0) == pytest.approx(base + 4.0)
 
