@@ -77,7 +77,7 @@ def test_empty_state(browser, empty_server, samples):
     page.get_by_label("Photo to recognise").set_input_files(samples / "people" / "obama" / "obama.jpg")
     status = page.locator("#photo-status")
     expect(status).to_contain_text("Nobody is enrolled yet, so every face is unknown.", timeout=120_000)
-    expect(page.locator("#photo-stage .face-box")).to_have_text("unknown")
+    expect(page.locator("#photo-stage .face-box")).to_have_text("1 unknown")  # numbered like the list
     page.goto("/people")
     empty = page.locator("#people-empty")
     expect(empty).to_be_visible()
