@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from faceprint.version import __version__
+
 __all__ = ["FaceRecognizer", "FaceprintError", "__version__"]
 
 from faceprint.errors import FaceprintError

@@ -26,12 +26,9 @@ EXAMPLES = """examples:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from faceprint.version import __version__
 
-    try:
-        return version("faceprint")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

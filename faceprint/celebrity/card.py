@@ -42,8 +42,8 @@ def build_card(
     ``select='cv'``, in ``cross_validation``): data, hyper-parameters, class-imbalance trials, timings, versions."""
     import sklearn
 
-    from faceprint import __version__
     from faceprint._tf import tensorflow
+    from faceprint.version import __version__
 
     return {
         "name": "faceprint celebrity model",

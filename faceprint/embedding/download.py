@@ -41,7 +41,7 @@ def file_md5(path: Path) -> str:
 
 def _open(url: str, start: int, timeout: float, hint: str):
     """The HTTP response for ``url`` from byte ``start`` on (None when the server says the file is complete)."""
-    from faceprint import __version__
+    from faceprint.version import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"faceprint/{__version__}"})
     if start:

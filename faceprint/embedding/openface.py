@@ -121,9 +121,9 @@ def install_openface(
     the provenance record next to the converted file. Returns that record."""
     from importlib import metadata
 
-    from faceprint import __version__
     from faceprint._tf import tensorflow
     from faceprint.embedding.torch7 import require_torchfile
+    from faceprint.version import __version__
 
     require_torchfile()  # before a 31 MB download that could not be converted
     directory = directory or models_dir()

@@ -202,7 +202,7 @@ def export_gallery(
 
 
 def _faceprint_version() -> str:
-    from faceprint import __version__
+    from faceprint.version import __version__
 
     return __version__
 

@@ -14,7 +14,7 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 from marshmallow import Schema
 
-from faceprint import __version__
+from faceprint.version import __version__
 from faceprint.web import schemas
 from faceprint.web.keys import ADMIN, RECOGNIZE
 
