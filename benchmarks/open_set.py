@@ -66,19 +66,9 @@ def person_scores(scoring, vectors, gallery, probe, aggregate: str) -> dict[str,
 
 def evaluate(scoring, vectors, gallery, genuine, strangers, aggregate: str) -> dict:
     photos = [p for group in gallery.values() for p in group]
-    owners = np.array([p.parent.name for p in photos])
-    left, right = np.triu_indices(len(photos), 1)
-    different = owners[left] != owners[right]
-    cosines = np.array(
-        [
-            [float(vectors[photos[i]][0][m] @ vectors[photos[j]][0][m]) for m in scoring.models]
-            for i, j in zip(left[different], right[different])
-        ]
-    )
-    quality = np.stack(
-        [pair_quality(vectors[photos[i]][1], vectors[photos[j]][1]) for i, j in zip(left[different], right[different])]
-    )
-    shift = scoring.gallery_shift(scoring.similarity(cosines, quality))
+    enrolled = {m: np.stack([vectors[p][0][m] for p in photos]) for m in scoring.models}
+    quality = np.stack([vectors[p][1] for p in photos])
+    shift = scoring.gallery_shift(scoring.cross_person_similarities(enrolled, quality, [p.parent.name for p in photos]))
     limit = scoring.identification_threshold(len(gallery), shift)
 
     def threshold(probe) -> float:

@@ -69,13 +69,8 @@ def split(embedded: Embedded, seed: int, probes: int):
 
 def cross_similarities(scoring, embedded: Embedded, quality: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Similarities between enrolled photos of different people (what ``FaceRecognizer`` measures its gallery by)."""
-    left, right = np.triu_indices(len(rows), 1)
-    different = embedded.identities[rows][left] != embedded.identities[rows][right]
-    left, right = rows[left[different]], rows[right[different]]
-    cosines = np.stack(
-        [np.einsum("nd,nd->n", embedded.vectors[m][left], embedded.vectors[m][right]) for m in scoring.models], 1
-    )
-    return scoring.similarity(cosines, pair_quality(quality[left], quality[right]))
+    vectors = {m: embedded.vectors[m][rows] for m in scoring.models}
+    return scoring.cross_person_similarities(vectors, quality[rows], embedded.identities[rows])
 
 
 def faceprint_scores(embedded: Embedded, gallery: dict, probes: np.ndarray):

@@ -142,13 +142,8 @@ class FaceRecognizer:
                 qualities.append(quality_features(record.quality))
         if len(set(owners)) < 2:
             return np.zeros(0)
-        owners_array, quality = np.array(owners), np.stack(qualities)
-        left, right = np.triu_indices(len(ids), 1)
-        different = owners_array[left] != owners_array[right]
-        left, right = left[different], right[different]
         vectors = {model: self.gallery.vectors(model, ids) for model in self.scoring.models}
-        cosines = np.stack([np.einsum("nd,nd->n", vectors[m][left], vectors[m][right]) for m in self.scoring.models], 1)
-        return np.atleast_1d(self.scoring.similarity(cosines, pair_quality(quality[left], quality[right])))
+        return self.scoring.cross_person_similarities(vectors, np.stack(qualities), owners)
 
     # -- detection and verification ---------------------------------------------------------------
     def detect(self, image: ImageSource) -> list[Face]:

@@ -118,6 +118,18 @@ class QualityScore:
         excess = float(np.quantile(values, 0.99)) - self.gallery_reference
         return round(min(MAX_GALLERY_SHIFT, max(0.0, excess)), 1)
 
+    def cross_person_similarities(
+        self, vectors: Mapping[str, np.ndarray], quality: np.ndarray, owners: Sequence[str]
+    ) -> np.ndarray:
+        """Similarities between every two photos of different people (rows of ``vectors[model]`` and ``quality``,
+        ``owners`` naming each row's person): what ``gallery_shift`` measures a gallery by."""
+        owners = np.asarray(owners)
+        left, right = np.triu_indices(len(owners), 1)
+        different = owners[left] != owners[right]
+        left, right = left[different], right[different]
+        cosines = np.stack([np.einsum("nd,nd->n", vectors[m][left], vectors[m][right]) for m in self.models], 1)
+        return np.atleast_1d(self.similarity(cosines, pair_quality(quality[left], quality[right])))
+
     def identification_threshold(self, gallery_people: int, shift: float = 0.0) -> float:
         """The default threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the
         measured rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR,

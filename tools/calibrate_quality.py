@@ -133,13 +133,9 @@ def gallery_reference(score: QualityScore, embedded: Embedded, quality: np.ndarr
         rows = np.concatenate(
             [rng.choice(np.where(passes & (embedded.identities == n))[0], 3, replace=False) for n in chosen]
         )
-        left, right = np.triu_indices(len(rows), 1)
-        different = embedded.identities[rows][left] != embedded.identities[rows][right]
-        left, right = rows[left[different]], rows[right[different]]
-        cosines = np.stack(
-            [np.einsum("nd,nd->n", embedded.vectors[m][left], embedded.vectors[m][right]) for m in MODELS], 1
-        )
-        values.append(float(np.quantile(score.similarity(cosines, pair_quality(quality[left], quality[right])), 0.99)))
+        vectors = {m: embedded.vectors[m][rows] for m in score.models}
+        similarities = score.cross_person_similarities(vectors, quality[rows], embedded.identities[rows])
+        values.append(float(np.quantile(similarities, 0.99)))
     return round(float(np.mean(values)), 1)
 
 
