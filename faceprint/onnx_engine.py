@@ -125,14 +125,18 @@ def converted_model(name: str, digest: str, convert: Callable[[], bytes]) -> Pat
         if path.is_file():  # another process converted it while we waited
             return path
         log.warning("preparing %s once for this machine (cached in %s)", name, folder)
-        data = convert()
+        # One conversion at a time in this process too: building TensorFlow graphs (autograph parses and compiles
+        # Python source) from two threads at once can fail inside CPython's compiler ("AST constructor recursion
+        # depth mismatch"), and the models are loaded in parallel threads.
+        with _conversion_lock:
+            data = convert()
         with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{name}-", suffix=".tmp", delete=False) as handle:
             handle.write(data)
         os.replace(handle.name, path)
     return path
 
 
-_conversion_lock = threading.Lock()
+_conversion_lock = threading.RLock()  # held around a whole conversion and, again, around the converter call
 
 
 @contextlib.contextmanager
