@@ -190,46 +190,12 @@ class Indexer:
             self.store.update_stamp(moved.id, path, stamp)
             summary.photos_moved += 1
             return None
-        row = PhotoRow(path, digest, stamp)
-        try:
-            pixels, row.taken = decode_photo(data, path)
-        except FaceprintError as exc:
-            row.error = exc.message.removeprefix(f"{path}: ")
-            return row
-        except Exception as exc:  # a decoder's own failure on a corrupt file
-            row.error = f"cannot decode: {exc}"
-            return row
-        row.height, row.width = pixels.shape[:2]
-        row._image = LoadedImage(path, pixels, digest)  # type: ignore[attr-defined]
-        return row
+        return decode_row(path, digest, stamp, data)
 
     def _analyse(self, rows: list[PhotoRow]) -> None:
-        """Detect the faces of a batch of photos together, embed them together, measure and name them."""
-        if not rows:
-            return
-        pipeline, models = self.recognizer.pipeline, self.recognizer.models
-        images = [row._image for row in rows]  # type: ignore[attr-defined]
-        detected = pipeline.detect_many(images)
-        owners = [(row, image, face) for row, image, faces in zip(rows, images, detected) for face in faces]
-        if owners:
-            vectors = pipeline.embed_faces([o[1] for o in owners], [o[2].landmarks for o in owners], models)
-            versions = {m: pipeline.embedder(m).version for m in models}
-            template = pipeline.embedder(models[0]).template
-            for (row, image, face), face_vectors in zip(owners, vectors):
-                geometry = face.to_dict()
-                geometry["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks]
-                row.faces.append(
-                    FaceRow(
-                        face=geometry,
-                        quality=face_measures(image.pixels, face),
-                        vectors={m: _unit(v) for m, v in face_vectors.items()},
-                        versions=versions,
-                        thumbnail=_thumbnail(image.pixels, face.landmarks, template),
-                    )
-                )
-            self._name([f for row in rows for f in row.faces])
-        for row in rows:
-            del row._image  # type: ignore[attr-defined]
+        """Detect, embed and measure the faces of a batch of photos (``analyse``), then name them."""
+        analyse(self.recognizer.pipeline, self.recognizer.models, rows)
+        self._name([f for row in rows for f in row.faces])
 
     def _name(self, faces: list[FaceRow]) -> None:
         """Name faces of enrolled people: the same ranking, similarity and threshold as ``recognize``."""
@@ -242,6 +208,50 @@ class Indexer:
             candidates = recognizer._rank_people(face.vectors, face.quality, 1, qualities)
             if candidates and candidates[0]["similarity"] >= threshold:
                 face.person, face.similarity = candidates[0]["name"], candidates[0]["similarity"]
+
+
+def decode_row(path: str, digest: str, stamp: str, data: bytes) -> PhotoRow:
+    """A photo's row with its pixels attached (``row._image``), or with the reason its bytes cannot be decoded."""
+    row = PhotoRow(path, digest, stamp)
+    try:
+        pixels, row.taken = decode_photo(data, path)
+    except FaceprintError as exc:
+        row.error = exc.message.removeprefix(f"{path}: ")
+        return row
+    except Exception as exc:  # a decoder's own failure on a corrupt file
+        row.error = f"cannot decode: {exc}"
+        return row
+    row.height, row.width = pixels.shape[:2]
+    row._image = LoadedImage(path, pixels, digest)  # type: ignore[attr-defined]
+    return row
+
+
+def analyse(pipeline, models, rows: list[PhotoRow]) -> None:
+    """Detect the faces of decoded rows together, embed them together and measure them (no naming: that needs the
+    gallery). Every engine runs this, so they store the same faces."""
+    if not rows:
+        return
+    images = [row._image for row in rows]  # type: ignore[attr-defined]
+    detected = pipeline.detect_many(images)
+    owners = [(row, image, face) for row, image, faces in zip(rows, images, detected) for face in faces]
+    if owners:
+        vectors = pipeline.embed_faces([o[1] for o in owners], [o[2].landmarks for o in owners], models)
+        versions = {m: pipeline.embedder(m).version for m in models}
+        template = pipeline.embedder(models[0]).template
+        for (row, image, face), face_vectors in zip(owners, vectors):
+            geometry = face.to_dict()
+            geometry["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks]
+            row.faces.append(
+                FaceRow(
+                    face=geometry,
+                    quality=face_measures(image.pixels, face),
+                    vectors={m: _unit(v) for m, v in face_vectors.items()},
+                    versions=versions,
+                    thumbnail=_thumbnail(image.pixels, face.landmarks, template),
+                )
+            )
+    for row in rows:
+        del row._image  # type: ignore[attr-defined]
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
