@@ -29,6 +29,10 @@ def _print(args: argparse.Namespace, data: dict, text: str) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.engine != "ray" and (args.ray_address or args.ray_workers):
+        raise FaceprintError("--ray-address and --ray-workers go with --engine ray")
+    if args.engine != "ray" and any("://" in str(p) for p in args.paths):
+        raise FaceprintError("photo URLs (file://, s3://, ...) are read by the Ray engine: add --engine ray")
     library = _library(args)
     bar = tqdm(unit="photo", desc="indexing", disable=args.quiet or args.json, smoothing=0.1)
 
@@ -38,7 +42,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        summary = library.index(args.paths, progress)
+        if args.engine == "ray":
+            from faceprint.library.ray_engine import index_with_ray
+
+            summary = index_with_ray(library, args.paths, progress, address=args.ray_address, workers=args.ray_workers)
+        else:
+            summary = library.index(args.paths, progress)
     finally:
         bar.close()
     data = summary.to_dict()
@@ -123,6 +132,14 @@ def register(sub: argparse._SubParsersAction, parents) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders (searched recursively)")
     p.add_argument("--batch", type=int, default=16, metavar="N", help="photos analysed and committed together")
+    p.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: Ray workers analyse the photos (pip install 'faceprint[ray]')",
+    )
+    p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--ray-workers", type=int, metavar="N", help="analysing Ray workers (default: one per CPU)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("photos", parents=[common, gallery], help="every indexed photo where a person appears")
