@@ -27,6 +27,15 @@ FORMAT = "faceprint-celebrity-model/1"
 KINDS = ("stacking", "concat_mlp", "concat_logistic", "soft_vote", "logistic")
 LOG_FLOOR = 1e-6
 """Probabilities below this are clipped before taking logs (stacking features, soft-vote logits)."""
+DISPLAY_NAMES = {"Courtney Cox": "Courteney Cox", "Ellen Degeneres": "Ellen DeGeneres"}
+"""How people read the collection's misspelt folder names; the labels stay the folder names trained on."""
+PRIVATE_PEOPLE = frozenset({"Kashyap", "Marmik"})
+"""People of the collection known by one given name: private persons photographed for it, not public figures."""
+
+
+def display_name(label: str) -> str:
+    """The name a person reads for the model label ``label``."""
+    return DISPLAY_NAMES.get(label, label)
 
 
 class CelebrityModelError(FaceprintError):
@@ -285,5 +294,7 @@ class CelebrityModel:
         result = []
         for row in np.atleast_2d(probabilities):
             best = np.argsort(-row, kind="stable")[:k]
-            result.append([{"name": self.labels[i], "probability": round(float(row[i]), 4)} for i in best])
+            result.append(
+                [{"name": display_name(self.labels[i]), "probability": round(float(row[i]), 4)} for i in best]
+            )
         return result

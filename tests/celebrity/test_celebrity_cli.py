@@ -92,3 +92,22 @@ def test_errors_are_one_line_messages(capsys, tmp_path):
     assert code == 2 and "not a prepared dataset" in err
     code, _, err = run(capsys, "evaluate", tmp_path, "--model", tmp_path)
     assert code == 2 and "not a celebrity model directory" in err
+
+
+def test_list_spells_names_as_people_do(capsys):
+    code, out, _ = run(capsys, "celebrity", "--list", "--json")
+    assert code == 0
+    names = json.loads(out)["celebrities"]
+    assert len(names) == 31 and names == sorted(names)
+    assert {"Courteney Cox", "Ellen DeGeneres"} <= set(names)
+    assert not {"Courtney Cox", "Ellen Degeneres"} & set(names)
+    code, out, _ = run(capsys, "celebrity", "--list")
+    assert "Kashyap (a private person of the collection, known by one name)" in out.splitlines()
+
+
+def test_answers_use_the_readable_names():
+    model = CelebrityModel.load()
+    column = model.labels.index("Courtney Cox")
+    probabilities = np.zeros((1, len(model.labels)))
+    probabilities[0, column] = 1.0
+    assert model.top(probabilities, k=1)[0][0]["name"] == "Courteney Cox"
