@@ -218,11 +218,14 @@ LIKELY = 0.5
 
 
 def _list_celebrities(model, args: argparse.Namespace) -> int:
-    names = sorted(model.labels)
+    from faceprint.celebrity.model import PRIVATE_PEOPLE, display_name
+
+    names = sorted(model.labels, key=display_name)
     if args.json:
-        _print_json({"celebrities": names})
+        _print_json({"celebrities": [display_name(name) for name in names]})
     else:
-        print("\n".join(names))
+        note = " (a private person of the collection, known by one name)"
+        print("\n".join(display_name(name) + (note if name in PRIVATE_PEOPLE else "") for name in names))
     return 0
 
 
