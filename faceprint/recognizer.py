@@ -249,7 +249,7 @@ class FaceRecognizer:
         results = []
         for face, face_vectors in zip(faces, vectors):
             measures = face_measures(loaded.pixels, face)
-            candidates = self._rank_people(face_vectors, measures, top, qualities)
+            candidates = self.rank_people(face_vectors, measures, top, qualities)
             results.append(self._decide(face, measures, candidates, limit))
         return results
 
@@ -271,11 +271,20 @@ class FaceRecognizer:
             result["hint"] = close_hint(best, threshold, measures)
         return result
 
-    def _rank_people(
-        self, vectors: dict[str, np.ndarray], measures: dict, top: int, qualities: dict[int, dict], shortlist: int = 50
+    def rank_people(
+        self,
+        vectors: dict[str, np.ndarray],
+        measures: dict,
+        top: int = 3,
+        qualities: dict[int, dict] | None = None,
+        shortlist: int = 50,
     ) -> list[dict]:
-        """Shortlist photos by each model's nearest neighbours, score each against the face with the quality-aware
-        similarity and keep each person's best photo."""
+        """The ``top`` enrolled people most like one already embedded face (``vectors`` per model, quality
+        ``measures``), best first, as ``{"name", "similarity"}`` on the 0-100 scale ``recognize`` shows. Photos are
+        shortlisted by each model's nearest neighbours, scored with the quality-aware similarity, and each person keeps
+        their best photo. ``qualities`` caches gallery photos' quality measures across calls (pass one dict for a
+        batch of faces)."""
+        qualities = {} if qualities is None else qualities
         gallery = self.gallery
         photo_ids: dict[int, str] = {}
         for name in self.models:
@@ -305,6 +314,8 @@ class FaceRecognizer:
             best[person] = max(best.get(person, -1.0), float(score))
         ranked = sorted(best.items(), key=lambda item: -item[1])[:top]
         return [{"name": person, "similarity": round(score, 1)} for person, score in ranked]
+
+    _rank_people = rank_people  # the former private name, for callers not yet moved to ``rank_people``
 
     def add_face(
         self, name: str, image: ImageSource, face: int | Sequence[float] | None = None, store_image: bool = False

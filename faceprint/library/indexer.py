@@ -7,6 +7,7 @@ is recorded with its reason and reported; it never stops the run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -112,6 +113,8 @@ class Indexer:
         self.recognizer = recognizer
         self.store = LibraryStore(recognizer.gallery)
         self.batch_size = batch_size
+        self.gate: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+        """Held while a batch runs the models (the web app's inference scheduler gives it a place there)."""
 
     def plan(
         self, paths: Sequence[str | os.PathLike]
@@ -152,7 +155,8 @@ class Indexer:
                 row = self._read(path, known, missing_by_hash, summary)
                 if row is not None:
                     rows.append(row)
-            self._analyse([r for r in rows if r.error is None and r.width])
+            with self.gate():
+                self._analyse([r for r in rows if r.error is None and r.width])
             summary.faces += self.store.store(rows)
             summary.named += sum(f.person is not None for r in rows for f in r.faces)
             summary.photos_added += sum(r.error is None for r in rows)
@@ -205,7 +209,7 @@ class Indexer:
         threshold = recognizer.default_threshold()
         qualities: dict[int, dict] = {}
         for face in faces:
-            candidates = recognizer._rank_people(face.vectors, face.quality, 1, qualities)
+            candidates = recognizer.rank_people(face.vectors, face.quality, 1, qualities)
             if candidates and candidates[0]["similarity"] >= threshold:
                 face.person, face.similarity = candidates[0]["name"], candidates[0]["similarity"]
 
