@@ -97,3 +97,16 @@ class InvalidEmbeddingError(FaceprintError):
     """An embedding is not a finite, non-zero 1-D vector, or its size differs from the model's stored vectors."""
 
     code = "invalid_embedding"
+
+
+class InvalidCollectionError(FaceprintError):
+    """A collection name that is not lowercase letters, digits, '-' and '_' (1-40 characters)."""
+
+    code = "invalid_collection"
+
+
+class UnknownCollectionError(FaceprintError):
+    """No collection of that name exists in the gallery (read-only requests never create one)."""
+
+    code = "unknown_collection"
+    http_status = 404

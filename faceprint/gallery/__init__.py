@@ -12,12 +12,33 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from faceprint.errors import GalleryError
+from faceprint.errors import GalleryError, UnknownCollectionError
 from faceprint.gallery.base import Candidate, Gallery, Person, PhotoRecord
+from faceprint.gallery.collections import (
+    DEFAULT_COLLECTION,
+    check_collection,
+    collection_url,
+    scheme,
+    sqlite_collections,
+    sqlite_path,
+)
 
-__all__ = ["Candidate", "Gallery", "Person", "PhotoRecord", "default_gallery_url", "open_gallery"]
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "Candidate",
+    "Gallery",
+    "Person",
+    "PhotoRecord",
+    "check_collection",
+    "collection_exists",
+    "collection_url",
+    "default_gallery_url",
+    "list_collections",
+    "open_gallery",
+    "require_collection",
+    "sqlite_path",
+]
 
 
 def default_gallery_url() -> str:
@@ -28,32 +49,59 @@ def default_gallery_url() -> str:
     return f"sqlite:///{base / 'faceprint' / 'gallery.db'}"
 
 
-def sqlite_path(url: str) -> Path:
-    """The file of a ``sqlite:///path`` URL (``sqlite:////abs`` and ``sqlite:///rel`` as SQLAlchemy reads them)."""
-    parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise GalleryError(f"a SQLite gallery URL has no host: write sqlite:///path/to/gallery.db (got {url!r})")
-    path = unquote(parts.path)
-    # sqlite:///gallery.db -> "/gallery.db" is relative; sqlite:////abs/gallery.db -> "//abs/..." is absolute.
-    path = path[1:] if path.startswith("/") else path
-    if not path or path.endswith("/"):
-        raise GalleryError(f"the SQLite gallery URL {url!r} names no file: write sqlite:///path/to/gallery.db")
-    return Path(path).expanduser()
-
-
-def open_gallery(url: str | None = None) -> Gallery:
-    """Open (creating if needed) the gallery at ``url``; ``None`` means :func:`default_gallery_url`."""
-    url = (url or default_gallery_url()).strip()
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "sqlite":
+def open_gallery(url: str | None = None, collection: str | None = None) -> Gallery:
+    """Open (creating if needed) the gallery at ``url`` (``None``: :func:`default_gallery_url`), or one of its
+    collections (``None``: the default collection, the gallery the URL names)."""
+    url = collection_url((url or default_gallery_url()).strip(), collection)
+    kind = scheme(url)
+    if kind == "sqlite":
         from faceprint.gallery.sqlite import SQLiteGallery
 
         return SQLiteGallery(sqlite_path(url), url=url)
-    if scheme in ("postgresql", "postgres"):
+    if kind == "postgresql":
         from faceprint.gallery.postgres import PostgresGallery
 
         return PostgresGallery(url)
-    raise GalleryError(
+    raise _unknown_url(url)
+
+
+def _unknown_url(url: str) -> GalleryError:
+    return GalleryError(
         f"unknown gallery URL {url.split('@')[-1]!r}: use sqlite:///path/to/gallery.db or "
         "postgresql://user@host:port/database"
     )
+
+
+def list_collections(url: str | None = None) -> list[str]:
+    """The collections that exist in the gallery at ``url``, the default first (a SQLite gallery's default exists
+    once its file does; PostgreSQL's is always listed)."""
+    url = (url or default_gallery_url()).strip()
+    kind = scheme(url)
+    if kind == "sqlite":
+        return sqlite_collections(url)
+    if kind == "postgresql":
+        from faceprint.gallery.postgres import postgres_collections
+
+        return postgres_collections(url)
+    raise _unknown_url(url)
+
+
+def collection_exists(url: str | None, collection: str | None) -> bool:
+    """Whether ``collection`` exists in the gallery at ``url`` (without creating anything)."""
+    name = check_collection(collection)
+    url = (url or default_gallery_url()).strip()
+    if scheme(url) == "postgresql" and name == DEFAULT_COLLECTION:
+        return True  # the shared gallery itself: created by whoever opens it first, as before collections
+    return name in list_collections(url)
+
+
+def require_collection(url: str | None, collection: str | None) -> str:
+    """The collection's name, or ``UnknownCollectionError`` naming those that exist (for requests that only read
+    and so must not create a collection from a mistyped name)."""
+    name = check_collection(collection)
+    if not collection_exists(url, name):
+        known = ", ".join(list_collections(url)) or "none yet"
+        raise UnknownCollectionError(
+            f"no collection named {name!r} in the gallery (collections: {known}); enroll someone into it to create it"
+        )
+    return name

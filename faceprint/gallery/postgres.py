@@ -1,8 +1,9 @@
 """The shared gallery: PostgreSQL with pgvector, for several app servers and millions of faces.
 
-Tables live in the ``faceprint`` schema (first on each connection's search path); each model's vectors get a
-table of their own (``embedding_<model id>``, ``vector(DIM)``, the dimension fixed by the model's first vector)
-with an HNSW index on cosine distance, so a search is an index scan rather than a pass over every face.
+Tables live in the ``faceprint`` schema (first on each connection's search path); another collection's in
+``faceprint_collection_NAME`` (``?collection=NAME`` in the URL, see ``faceprint.gallery.collections``). Each model's
+vectors get a table of their own (``embedding_<model id>``, ``vector(DIM)``, the dimension fixed by the model's first
+vector) with an HNSW index on cosine distance, so a search is an index scan rather than a pass over every face.
 ``hnsw.ef_search`` (recall against speed) is set per search. The extension, schema and upgrades are applied on
 open under a transaction-level advisory lock, so servers starting together do not race; every write is one
 transaction. Needs psycopg 3 and the ``pgvector`` package."""
@@ -21,6 +22,7 @@ import numpy as np
 
 from faceprint.errors import GalleryError
 from faceprint.gallery.base import ThreadConnections
+from faceprint.gallery.collections import DEFAULT_COLLECTION, url_collection
 from faceprint.gallery.engine import Engine, ModelRow, Tx
 from faceprint.gallery.schema import Type
 from faceprint.gallery.store import GalleryStore
@@ -37,7 +39,8 @@ except ImportError as _error:  # pragma: no cover - depends on the installation
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "faceprint"
+SCHEMA = "faceprint"  # the default collection's schema
+COLLECTION_SCHEMA_PREFIX = "faceprint_collection_"  # + the collection's name (lowercase letters, digits, - and _)
 # HNSW settings, measured on 100k face-like 512-d vectors (benchmarks/SEARCH.md): built with ef_construction 128
 # (pgvector's default is 64), ef_search 200 gives recall@1 0.994 against exact search at a p95 of about 10 ms;
 # with the default build, recall@1 stays at 0.986 even at ef_search 200.
@@ -51,13 +54,22 @@ CONNECT_TIMEOUT_S = 10
 # Keys of transaction-level advisory locks (any fixed 64-bit numbers unique to faceprint).
 _SCHEMA_LOCK = 0x66_61_63_65_70_01
 _MODELS_LOCK = 0x66_61_63_65_70_02
-_SEARCH_PATH = f"SELECT set_config('search_path', '{SCHEMA}, ' || current_setting('search_path'), %s)"
+
+
+def schema_for(collection: str) -> str:
+    """The quoted name of a collection's schema (names are checked: letters, digits, '-' and '_' only)."""
+    return SCHEMA if collection == DEFAULT_COLLECTION else f'"{COLLECTION_SCHEMA_PREFIX}{collection}"'
+
+
+def _search_path(schema: str) -> str:
+    """The statement that puts ``schema`` first on the search path (the parameter: for the current transaction only)."""
+    return f"SELECT set_config('search_path', '{schema}, ' || current_setting('search_path'), %s)"
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
     """The libpq URL without faceprint's own query parameters (``ef_search``), and those parameters."""
     parts = urlsplit(url)
-    ours = {"ef_search"}
+    ours = {"ef_search", "collection"}
     query = parse_qsl(parts.query, keep_blank_values=True)
     options = {key: value for key, value in query if key in ours}
     rest = urlencode([(key, value) for key, value in query if key not in ours])
@@ -126,10 +138,11 @@ class PostgresEngine(Engine):
     unique_violation = (psycopg.errors.UniqueViolation,)
     storage_steps: ClassVar[dict[int, Callable[[Tx], None]]] = {1: _storage_v1, 3: _storage_v3}
 
-    def __init__(self, conninfo: str, url: str, ef_search: int) -> None:
+    def __init__(self, conninfo: str, url: str, ef_search: int, schema: str = SCHEMA) -> None:
         self.conninfo = conninfo
         self.url = url
         self.ef_search = ef_search
+        self.schema = schema
         self._connections = ThreadConnections(self._open, _close_quietly)
         self._closed = False
 
@@ -162,7 +175,7 @@ class PostgresEngine(Engine):
         """A new autocommit connection (transactions are explicit) that sends and reads numpy vectors."""
         connection = self._connect()
         try:
-            connection.execute(_SEARCH_PATH, (False,))
+            connection.execute(_search_path(self.schema), (False,))
             register_vector(connection)
         except psycopg.Error as error:
             connection.close()
@@ -209,8 +222,8 @@ class PostgresEngine(Engine):
             with connection.transaction():
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 self._ensure_pgvector(connection)
-                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-                connection.execute(_SEARCH_PATH, (True,))
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                connection.execute(_search_path(self.schema), (True,))
                 yield Tx(self, connection)
         except psycopg.Error as error:
             raise GalleryError(f"cannot prepare the gallery schema in {self.url}: {error}".strip()) from None
@@ -267,7 +280,7 @@ class PostgresEngine(Engine):
             )
         else:
             log.warning("model %s has %d dimensions, more than HNSW indexes; it is searched exactly", model.name, dim)
-        log.info("registered model %s (%d dimensions) as %s.%s", model.name, dim, SCHEMA, table)
+        log.info("registered model %s (%d dimensions) as %s.%s", model.name, dim, self.schema, table)
 
     def store_vector(self, tx: Tx, model: ModelRow, photo_id: int, vector: np.ndarray) -> bool:
         cursor = tx.run(
@@ -317,7 +330,9 @@ class PostgresGallery(GalleryStore):
             raise GalleryError(f"ef_search in {shown} must be a whole number") from None
         if not 1 <= value <= MAX_EF_SEARCH:
             raise GalleryError(f"ef_search must be between 1 and {MAX_EF_SEARCH} (got {value})")
-        super().__init__(PostgresEngine(conninfo, shown, value))
+        collection = url_collection(url)
+        super().__init__(PostgresEngine(conninfo, shown, value, schema_for(collection)))
+        self.collection = collection
 
     @property
     def ef_search(self) -> int:
@@ -347,3 +362,20 @@ class PostgresGallery(GalleryStore):
 
     def __repr__(self) -> str:
         return f"PostgresGallery({self.url!r})"
+
+
+def postgres_collections(url: str) -> list[str]:
+    """The collections of the PostgreSQL gallery at ``url``: the default, then those with a schema, by name."""
+    conninfo, _ = split_url(url)
+    engine = PostgresEngine(conninfo, display_url(url), DEFAULT_EF_SEARCH)
+    connection = engine._connect()
+    try:
+        rows = connection.execute(
+            "SELECT substr(nspname, %s) FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY 1",
+            (len(COLLECTION_SCHEMA_PREFIX) + 1, COLLECTION_SCHEMA_PREFIX),
+        ).fetchall()
+    except psycopg.Error as error:
+        raise GalleryError(f"cannot list the collections of {engine.url}: {error}".strip()) from None
+    finally:
+        connection.close()
+    return [DEFAULT_COLLECTION] + [row[0] for row in rows if row[0] != DEFAULT_COLLECTION]
