@@ -3,6 +3,7 @@ person's photos, and list, name, merge, split and ignore the clusters of unknown
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -29,10 +30,17 @@ class PhotoLibrary:
     # --- indexing and finding ---------------------------------------------------------------------------------
 
     def index(
-        self, paths: Sequence[str | os.PathLike], progress: Callable[[int, int], None] | None = None
+        self,
+        paths: Sequence[str | os.PathLike],
+        progress: Callable[[int, int], None] | None = None,
+        gate: Callable[[], contextlib.AbstractContextManager] | None = None,
     ) -> IndexSummary:
-        """Index photos under ``paths`` (see ``faceprint.library.indexer``), then cluster the new unknown faces."""
-        summary = Indexer(self.recognizer, self.batch_size).run(paths, progress)
+        """Index photos under ``paths`` (see ``faceprint.library.indexer``), then cluster the new unknown faces;
+        ``gate()`` is held while each batch runs the models."""
+        indexer = Indexer(self.recognizer, self.batch_size)
+        if gate is not None:
+            indexer.gate = gate
+        summary = indexer.run(paths, progress)
         self.update_clusters()
         return summary
 

@@ -313,3 +313,49 @@ class LibraryStore:
         self.cluster_faces(cluster_id)
         with self.engine.write() as tx:
             tx.run("UPDATE library_clusters SET ignored = ? WHERE id = ?", (int(ignored), int(cluster_id)))
+
+    # --- for the web pages ------------------------------------------------------------------------------------
+
+    def person_faces(self, name: str) -> list[dict]:
+        """Every indexed face named as ``name`` with its photo's id and size (``UnknownPersonError``)."""
+        name = normalize_name(name)
+        with self.engine.read() as tx:
+            if tx.one("SELECT 1 FROM people WHERE name = ?", (name,)) is None:
+                raise UnknownPersonError(f"no person named {name!r} in the gallery")
+            rows = tx.all(
+                "SELECT f.id, ph.id, ph.path, ph.width, ph.height, ph.taken, f.face, f.similarity FROM library_faces f "
+                "JOIN library_photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id "
+                "WHERE p.name = ? ORDER BY ph.path, f.id",
+                (name,),
+            )
+        return [
+            {"face_id": r[0], "photo_id": r[1], "photo": r[2], "width": r[3], "height": r[4], "taken": r[5],
+             "box": self.engine.read_json(r[6])["box"], "similarity": None if r[7] is None else float(r[7])}
+            for r in rows
+        ]  # fmt: skip
+
+    def named_people(self) -> list[dict]:
+        """Each person with indexed faces: name, faces, photos and the id of their largest face."""
+        with self.engine.read() as tx:
+            rows = tx.all(
+                "SELECT p.name, f.id, f.photo_id, f.quality FROM library_faces f JOIN people p ON p.id = f.person_id "
+                "ORDER BY p.name, f.id"
+            )
+        people: dict[str, dict] = {}
+        for name, face_id, photo_id, quality in rows:
+            size = float((self.engine.read_json(quality) or {}).get("size") or 0)
+            entry = people.setdefault(name, {"name": name, "faces": 0, "photos": set(), "face_id": face_id, "size": -1})
+            entry["faces"] += 1
+            entry["photos"].add(photo_id)
+            if size > entry["size"]:
+                entry["face_id"], entry["size"] = face_id, size
+        return [
+            {"name": p["name"], "faces": p["faces"], "photos": len(p["photos"]), "face_id": p["face_id"]}
+            for p in people.values()
+        ]
+
+    def photo(self, photo_id: int) -> dict | None:
+        """One indexed photo's path and size, or ``None``."""
+        with self.engine.read() as tx:
+            row = tx.one("SELECT path, width, height, error FROM library_photos WHERE id = ?", (int(photo_id),))
+        return None if row is None else {"path": row[0], "width": row[1], "height": row[2], "error": row[3]}

@@ -22,6 +22,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from faceprint.web.api_docs import api_docs
     from faceprint.web.errorhandlers import init_error_handlers
     from faceprint.web.keys import load_keys
+    from faceprint.web.library_api import library_overview as _library  # noqa: F401  (adds /library to the api)
+    from faceprint.web.library_pages import library_pages
     from faceprint.web.limits import init_limits
     from faceprint.web.pages import pages
     from faceprint.web.scheduler import InferenceScheduler, default_slots
@@ -57,6 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_security(app, keys)
     init_limits(app)
     app.register_blueprint(pages)
+    app.register_blueprint(library_pages)
     app.register_blueprint(auth)
     app.register_blueprint(api, url_prefix="/api/v1")
     app.register_blueprint(api_docs)

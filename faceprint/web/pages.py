@@ -14,6 +14,7 @@ NAVIGATION: tuple[tuple[str, str], ...] = (
     ("pages.recognize", "Recognise"),
     ("pages.celebrity", "Celebrity match"),
     ("pages.people", "People"),
+    ("library_pages.library", "Library"),
 )
 """Main navigation: endpoint and label of every page after Home."""
 
