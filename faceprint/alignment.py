@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 
@@ -50,6 +49,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, template: AlignmentTemp
     """Warp ``image`` so the face's landmarks land on ``template``; returns a size x size x 3 uint8 crop."""
     unsquashed = template.array * [1.0, template.aspect]
     matrix = np.diag([1.0, 1.0 / template.aspect]) @ similarity_transform(landmarks, unsquashed)
+    import cv2  # here, not at the top: commands that align nothing (people list) start without OpenCV
+
     return cv2.warpAffine(
         image,
         matrix,

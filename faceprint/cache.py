@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sqlite3
 import threading
 from pathlib import Path
 
 import numpy as np
 
-
-def default_cache_dir() -> Path:
-    """``$FACEPRINT_CACHE_DIR``, else the per-user cache directory."""
-    if "FACEPRINT_CACHE_DIR" in os.environ:
-        return Path(os.environ["FACEPRINT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "faceprint"
+from faceprint.paths import default_cache_dir
 
 
 def content_hash(data: bytes | np.ndarray) -> str:

@@ -201,7 +201,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _fetch_model(args: argparse.Namespace) -> int:
     """``faceprint models fetch openface``: download (or take --weights), verify, convert, record provenance."""
-    from faceprint.embedding.openface import OPENFACE_URL, install_openface, models_dir
+    from faceprint.embedding.openface import install_openface
+    from faceprint.embedding.weights import OPENFACE_URL, models_dir
 
     if args.name != "openface":
         raise FaceprintError(

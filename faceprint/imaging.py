@@ -24,7 +24,20 @@ MEGABYTE = 1024 * 1024
 
 # Pillow has its own (warning-only) bomb check; ours is stricter and raises, so silence Pillow's.
 Image.MAX_IMAGE_PIXELS = None
-Image.init()  # register every plugin now: opening with ``formats=`` looks only among those registered
+
+
+def register_decoders() -> None:
+    """Register Pillow's decoders of ``ACCEPTED_FORMATS`` (only those: importing all of Pillow's plugins at start-up
+    costs more than a command that decodes nothing should pay). Cheap after the first call."""
+    from PIL import (  # noqa: F401
+        BmpImagePlugin,
+        GifImagePlugin,
+        JpegImagePlugin,
+        PngImagePlugin,
+        PpmImagePlugin,
+        TiffImagePlugin,
+        WebPImagePlugin,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ def decode_bytes(data: bytes, name: str, limits: ImageLimits = ImageLimits()) ->
     """Decode encoded image bytes; ``name`` identifies the input in error messages."""
     if not data:
         raise ImageError(f"{name}: file is empty")
+    register_decoders()
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             width, height = image.size

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from faceprint.types import Face
@@ -52,6 +51,8 @@ def sharpness(image: np.ndarray, face: Face) -> float:
     crop = image[max(y, 0) : min(y + h, height), max(x, 0) : min(x + w, width)]
     if crop.size == 0:
         return 0.0
+    import cv2  # here: importing the quality gate (people list) does not load OpenCV
+
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     gray = cv2.resize(gray, (112, max(1, round(112 * gray.shape[0] / gray.shape[1]))), interpolation=cv2.INTER_AREA)
     return round(float(cv2.Laplacian(gray, cv2.CV_64F).var()), 1)

@@ -128,3 +128,65 @@ def test_shipped_celebrity_model_predicts_without_keras():
     # the saved map is the network's own: derive it again from the Keras file
     np.testing.assert_allclose(affine_map(model.network.load()).coef, model.network.affine.coef, atol=1e-9)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+MODULES_OF = textwrap.dedent(
+    """
+    import json, os, sys
+    from faceprint.cli import main
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exit:  # --help and --version
+        code = exit.code
+    finally:
+        with open(os.environ["MODULES_FILE"], "w") as out:
+            json.dump(sorted(sys.modules), out)
+    sys.exit(code)
+    """
+)
+NO_NUMPY = ("numpy", "PIL", "cv2")
+HEAVY_FOR_A_LISTING = ("pandas", "scipy", "sklearn", "onnxruntime", "tensorflow", "keras", "tf2onnx", "cv2", "flask")
+
+
+def imported_by(command: list[str], gallery: Path, tmp_path: Path) -> set[str]:
+    """The top-level packages a ``faceprint`` command imported, run in a fresh process."""
+    modules_file = tmp_path / "modules.json"
+    env = {**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{gallery}", "MODULES_FILE": str(modules_file)}
+    result = subprocess.run(
+        [sys.executable, "-c", MODULES_OF, *command], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"faceprint {' '.join(command)}: {result.stderr}"
+    return {name.split(".")[0] for name in json.loads(modules_file.read_text())}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["--help"], ["--version"], ["models", "list"], ["gallery", "--help"], ["people", "--help"], ["serve", "--help"]],
+)
+def test_parser_and_model_list_import_no_numpy(command, gallery, tmp_path):
+    """The parser, help and the model list start fast: not even NumPy, Pillow or OpenCV is imported."""
+    loaded = imported_by(command, gallery, tmp_path)
+    assert not loaded & {*NO_NUMPY, *HEAVY_FOR_A_LISTING}, sorted(loaded & {*NO_NUMPY, *HEAVY_FOR_A_LISTING})
+    assert "faceprint" in loaded
+
+
+def test_people_and_gallery_commands_import_no_heavy_module(samples, pipeline, tmp_path):
+    """``people list`` and ``gallery info`` on a gallery with someone enrolled read the gallery and nothing more:
+    no dataset tools (pandas, SciPy), network runtime, OpenCV or web framework."""
+    from faceprint.recognizer import FaceRecognizer
+
+    gallery = tmp_path / "gallery.db"
+    recognizer = FaceRecognizer(gallery=f"sqlite:///{gallery}", pipeline=pipeline)
+    recognizer.enroll("Barack Obama", [samples / "people" / "obama" / "obama.jpg"])
+    for command in (["people", "list"], ["gallery", "info"]):
+        loaded = imported_by(command, gallery, tmp_path)
+        assert not loaded & set(HEAVY_FOR_A_LISTING), (command, sorted(loaded & set(HEAVY_FOR_A_LISTING)))
+    result = subprocess.run(
+        [sys.executable, "-m", "faceprint.cli", "people", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{gallery}"},
+        timeout=120,
+        check=False,
+    )
+    assert [person["name"] for person in json.loads(result.stdout)["people"]] == ["Barack Obama"]

@@ -12,15 +12,9 @@ import numpy as np
 import pytest
 
 from faceprint.cli import main
-from faceprint.embedding.openface import (
-    OPENFACE_MD5,
-    OPENFACE_URL,
-    WEIGHTS_ENV,
-    OpenFaceEmbedder,
-    convert_t7,
-    openface_weights_path,
-)
+from faceprint.embedding.openface import OpenFaceEmbedder, convert_t7
 from faceprint.embedding.torch7 import Torch7FormatError, parameter_layers, read_t7
+from faceprint.embedding.weights import OPENFACE_MD5, OPENFACE_URL, WEIGHTS_ENV, openface_weights_path
 from faceprint.errors import ModelUnavailableError
 
 NN4_SMALL2_PARAMETERS = 3_733_968  # OpenFace's nn4.small2.def.lua, net:getParameters() with embSize=128

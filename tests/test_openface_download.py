@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from faceprint.embedding.download import ChecksumError, DownloadError, download
-from faceprint.embedding.openface import OPENFACE_MD5, OPENFACE_URL, WEIGHTS_ENV, install_openface
+from faceprint.embedding.openface import install_openface
+from faceprint.embedding.weights import OPENFACE_MD5, OPENFACE_URL, WEIGHTS_ENV
 
 PAYLOAD = np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()

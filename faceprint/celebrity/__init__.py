@@ -6,6 +6,20 @@ per-embedding-model classifiers under a Keras meta-learner (its parts: ``config`
 the full pipeline on photos, ``evaluation`` writes reports, ``cli`` adds the ``prepare``, ``train``, ``evaluate``
 and ``celebrity`` commands."""
 
-from faceprint.celebrity.model import CelebrityModel, shipped_model_dir
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faceprint.celebrity.model import CelebrityModel, shipped_model_dir
 
 __all__ = ["CelebrityModel", "shipped_model_dir"]
+
+
+def __getattr__(name: str) -> Any:
+    """The model loads on first use: the command-line parser imports ``celebrity.cli`` without NumPy."""
+    if name in __all__:
+        from faceprint.celebrity import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

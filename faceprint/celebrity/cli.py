@@ -235,8 +235,7 @@ def _fraction_triple(values: list[str]) -> list[float]:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the celebrity commands to the ``faceprint`` parser."""
-    from faceprint.celebrity.dataset import AUGMENTATIONS, NEAR_DUPLICATE_BITS, SPLITS
-    from faceprint.celebrity.training import BALANCE_CHOICES, SELECT_CHOICES
+    from faceprint.celebrity.config import AUGMENTATIONS, BALANCE_CHOICES, NEAR_DUPLICATE_BITS, SELECT_CHOICES, SPLITS
 
     p = sub.add_parser(
         "prepare",

@@ -1,4 +1,5 @@
-"""What a training run is asked to do: ``TrainConfig``, every hyper-parameter of ``faceprint train``."""
+"""What a training run is asked to do: ``TrainConfig``, every hyper-parameter of ``faceprint train``, and the choices
+of ``faceprint prepare`` (kept here, free of heavy imports, so the command-line parser can name them)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from dataclasses import dataclass
 
 BALANCE_CHOICES = ("auto", "none", "weights", "augment", "augment+weights")
 SELECT_CHOICES = ("validation", "cv")
+SPLITS = ("train", "validation", "test")
+AUGMENTATIONS = ("flip", "rotate", "scale", "shift", "color", "blur")
+NEAR_DUPLICATE_BITS = 44
+"""Aligned faces whose 255-bit perceptual hashes differ in at most this many bits are treated as one photo. On the
+celebrity collection, pairs up to ~46 bits apart were copies of one photo when inspected, and different people
+never came closer than 50 bits; grouping two different photos of one person costs nothing, missing a copy leaks."""
 
 
 @dataclass(frozen=True)

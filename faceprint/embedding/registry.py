@@ -7,9 +7,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from faceprint.embedding.base import Embedder, shipped_centres
+from faceprint.embedding import weights
 from faceprint.errors import FaceprintError, UnknownModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from faceprint.embedding.base import Embedder
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,33 @@ class ModelSpec:
         return None if path.is_file() else f"{path} is missing"
 
 
-def _facenet_spec() -> ModelSpec:
-    from faceprint.embedding import facenet
+def _centre(name: str) -> np.ndarray | None:
+    from faceprint.embedding.base import shipped_centres
 
+    return shipped_centres().get(name)
+
+
+def _create_facenet() -> Embedder:
+    from faceprint.embedding.facenet import FaceNetEmbedder
+
+    return FaceNetEmbedder(centre=_centre("facenet"))
+
+
+def _create_dlib() -> Embedder:
+    from faceprint.embedding.dlib_resnet import DlibEmbedder
+
+    return DlibEmbedder(centre=_centre("dlib"))
+
+
+def _create_openface() -> Embedder:
+    from faceprint.embedding.openface import OpenFaceEmbedder
+
+    return OpenFaceEmbedder(centre=_centre("openface"))
+
+
+# The specs name each network's module only in ``create``: listing models and checking their weights imports no
+# NumPy, OpenCV or network runtime.
+def _facenet_spec() -> ModelSpec:
     return ModelSpec(
         name="facenet",
         title="FaceNet 20180408-102900 (Inception-ResNet-v1, CASIA-WebFace)",
@@ -53,14 +83,12 @@ def _facenet_spec() -> ModelSpec:
         ),
         licence="MIT (davidsandberg/facenet)",
         published_lfw=0.9905,
-        locate=facenet.facenet_graph_path,
-        create=lambda: facenet.FaceNetEmbedder(centre=shipped_centres().get("facenet")),
+        locate=weights.facenet_graph_path,
+        create=_create_facenet,
     )
 
 
 def _dlib_spec() -> ModelSpec:
-    from faceprint.embedding import dlib_resnet
-
     return ModelSpec(
         name="dlib",
         title="dlib ResNet face descriptor v1",
@@ -72,24 +100,22 @@ def _dlib_spec() -> ModelSpec:
         ),
         licence="CC0 1.0 (model, Davis King); Boost Software License (dlib)",
         published_lfw=0.9938,
-        locate=dlib_resnet.dlib_weights_path,
-        create=lambda: dlib_resnet.DlibEmbedder(centre=shipped_centres().get("dlib")),
+        locate=weights.dlib_weights_path,
+        create=_create_dlib,
     )
 
 
 def _openface_spec() -> ModelSpec:
-    from faceprint.embedding import openface
-
     return ModelSpec(
         name="openface",
         title="OpenFace nn4.small2.v1 (optional; 'faceprint models fetch openface')",
         dimension=128,
         input_size=96,
-        source=f"{openface.OPENFACE_URL} (Torch7, md5 {openface.OPENFACE_MD5}), converted to Keras",
+        source=f"{weights.OPENFACE_URL} (Torch7, md5 {weights.OPENFACE_MD5}), converted to Keras",
         licence="Apache 2.0 (OpenFace, Carnegie Mellon University)",
         published_lfw=0.9292,
-        locate=openface.openface_weights_path,
-        create=lambda: openface.OpenFaceEmbedder(centre=shipped_centres().get("openface")),
+        locate=weights.openface_weights_path,
+        create=_create_openface,
     )
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from faceprint.errors import GalleryError, UnknownCollectionError
-from faceprint.gallery.base import Candidate, Gallery, Person, PhotoRecord
 from faceprint.gallery.collections import (
     DEFAULT_COLLECTION,
     check_collection,
@@ -23,6 +23,9 @@ from faceprint.gallery.collections import (
     sqlite_collections,
     sqlite_path,
 )
+
+if TYPE_CHECKING:
+    from faceprint.gallery.base import Candidate, Gallery, Person, PhotoRecord
 
 __all__ = [
     "DEFAULT_COLLECTION",
@@ -39,6 +42,15 @@ __all__ = [
     "require_collection",
     "sqlite_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The protocol and records load on first use: the command-line parser imports this package without NumPy."""
+    if name in ("Candidate", "Gallery", "Person", "PhotoRecord"):
+        from faceprint.gallery import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_gallery_url() -> str:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from faceprint.errors import FaceprintError
-from faceprint.imaging import DEFAULT_MAX_PIXELS
 
 DEFAULT_RATE_LIMIT = "600/minute"
 DEFAULT_AUTH_FAILURE_LIMIT = "10/minute"
@@ -105,6 +104,8 @@ def allowed_hosts(value: Any) -> tuple[str, ...]:
 def load_settings(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config of the app: ``FACEPRINT_*`` settings from the environment, then ``config`` on top, and
     the Flask settings derived from them (upload limit, secret key, cookie flags, CSRF)."""
+    from faceprint.imaging import DEFAULT_MAX_PIXELS  # here: the command-line parser imports this module
+
     environ = os.environ if environ is None else environ
     settings: dict[str, Any] = {key: environ[key] for key in ENVIRONMENT_SETTINGS if environ.get(key)}
     settings.update(config or {})
