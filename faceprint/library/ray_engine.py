@@ -3,8 +3,8 @@ over a Ray cluster.
 
 A Ray Data pipeline streams the list of changed photo files through a pool of actors, each of which loads the
 models once and analyses a batch of photos at a time with the local engine's own code (``indexer.decode_row``,
-``indexer.analyse``), so both engines store the same faces. The driver is the only writer: it names the faces of
-enrolled people and stores each batch in one transaction as results stream back, so memory stays bounded by Ray
+``indexer.analyse``), so both engines store the same faces. The driver names the faces of enrolled people and a few
+writer threads store each batch in one transaction as results stream back, so memory stays bounded by Ray
 Data's back-pressure and a stopped run resumes like a local one (unchanged files are skipped). A file that cannot
 be read, decoded or analysed is reported with its reason; Ray restarts a worker that dies and retries its batch.
 
@@ -17,7 +17,9 @@ import hashlib
 import logging
 import os
 import pickle
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -90,6 +92,39 @@ class PhotoAnalyser:
         return decode_row(path, digest, stamp, data)
 
 
+class Writers:
+    """A few threads that store batches side by side, in arrival order per thread. At most two batches per thread
+    wait, so a slow database slows the stream down instead of filling memory; ``progress`` counts stored photos."""
+
+    def __init__(self, store, count: int, summary: IndexSummary, total: int, progress) -> None:
+        self.store, self.summary, self.total, self.progress = store, summary, total, progress
+        self.pool = ThreadPoolExecutor(max(1, count), thread_name_prefix="faceprint-writer")
+        self.limit = 2 * max(1, count)
+        self.pending: deque[tuple[Future, int]] = deque()
+        self.done = 0
+
+    def submit(self, rows: list[PhotoRow], photos: int) -> None:
+        """Store ``rows`` (``photos`` files handled, some of them only touched or moved) in one transaction."""
+        self.pending.append((self.pool.submit(self.store.store, rows), photos))
+        while len(self.pending) > self.limit or (self.pending and self.pending[0][0].done()):
+            self._finish_oldest()
+
+    def wait(self) -> None:
+        while self.pending:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        future, photos = self.pending.popleft()
+        self.summary.faces += future.result()
+        self.done += photos
+        if self.progress:
+            self.progress(min(self.done, self.total), self.total)
+
+    def close(self) -> None:
+        """Let the batches already handed over finish (each is one transaction), then stop the threads."""
+        self.pool.shutdown(wait=True)
+
+
 @dataclasses.dataclass
 class RayIndexer:
     """Indexes photos into a ``FaceRecognizer``'s gallery on a Ray cluster (``address`` None: a local one)."""
@@ -100,6 +135,8 @@ class RayIndexer:
     workers: int | None = None
     """Analysing actors at most (None: one per ``cpus_per_worker`` CPUs of the cluster)."""
     cpus_per_worker: float = 1.0
+    writers: int = 2
+    """Threads storing batches side by side, each on its own database connection (SQLite takes them in turn)."""
 
     def run(
         self, paths: Sequence[str | os.PathLike], progress: Callable[[int, int], None] | None = None
@@ -123,9 +160,9 @@ class RayIndexer:
         listed = {f.path for f in files}
         missing = [p for p in known if p not in listed]
         missing_by_hash = {known[p].content_hash: known[p] for p in missing if not known[p].error}
-        total, done = len(todo), 0
         if progress:
-            progress(0, total)
+            progress(0, len(todo))
+        writers = Writers(store, self.writers, summary, len(todo), progress)
         started = self._connect(ray)
         try:
             skip = frozenset(missing_by_hash)
@@ -147,15 +184,14 @@ class RayIndexer:
                         else:
                             again.append(photo)
                     indexer._name([f for r in rows for f in r.faces])
-                    summary.faces += store.store(rows)
                     summary.named += sum(f.person is not None for r in rows for f in r.faces)
                     summary.photos_added += sum(r.error is None for r in rows)
                     summary.errors += [{"path": r.path, "reason": r.error} for r in rows if r.error]
-                    done += len(results) - (len(again) - retried)
-                    if progress:
-                        progress(min(done, total), total)
+                    writers.submit(rows, len(results) - (len(again) - retried))
                 todo, skip = again, frozenset()
+            writers.wait()
         finally:
+            writers.close()
             if started:
                 ray.shutdown()
         current = store.known()  # moved photos now sit at their new paths

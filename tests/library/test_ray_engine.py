@@ -88,8 +88,10 @@ def test_ray_engine_stores_what_the_local_engine_stores(ray_cluster, small_folde
         if done:
             raise Interrupted
 
-    with pytest.raises(Interrupted):  # the driver stops after storing one batch; the rerun goes on from there
-        index_with_ray(distributed, [small_folder.as_uri()], stop_after_first_batch)
+    with pytest.raises(Interrupted):  # the driver stops after storing a batch; the rerun goes on from there
+        distributed.batch_size = 2  # 4 batches, of which one writer stores at most 3 (those handed over finish)
+        index_with_ray(distributed, [small_folder.as_uri()], stop_after_first_batch, writers=1)
+    distributed.batch_size = 4
     first = len(stored_faces(distributed))
     assert 0 < first < 8
     summary = index_with_ray(distributed, [small_folder.as_uri()])
