@@ -47,6 +47,45 @@ def parents() -> Parents:
     return Parents(output, common, gallery)
 
 
+def add_collection_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="which collection of the gallery: a separate set of people (lowercase letters, digits, - and _; "
+        "default: 'default'); enrolling into a new one creates it",
+    )
+
+
+def gallery_from_args(args: argparse.Namespace, create: bool = False, gallery: str | None = None) -> str | None:
+    """The URL of the gallery collection that ``--gallery`` (or ``gallery``) and ``--collection`` name.
+
+    Commands that only read (``create`` false) refuse a gallery file or a collection that does not exist rather than
+    create an empty one from a mistyped name; for the default gallery that does not exist yet they get None."""
+    from faceprint.gallery import (
+        DEFAULT_COLLECTION,
+        check_collection,
+        collection_url,
+        default_gallery_url,
+        require_collection,
+        sqlite_path,
+    )
+
+    named = gallery or getattr(args, "gallery", None)
+    url = (named or default_gallery_url()).strip()
+    collection = check_collection(getattr(args, "collection", None))
+    if not create and collection == DEFAULT_COLLECTION:
+        if url.lower().startswith("sqlite:") and not sqlite_path(url).exists():
+            if named is None:
+                return None
+            raise FaceprintError(
+                f"no gallery at {sqlite_path(url)}: check --gallery, or enroll someone first (faceprint enroll)"
+            )
+    elif not create:
+        hint = f"check --collection, or enroll someone into it to create it: faceprint enroll --collection {collection}"
+        require_collection(url, collection, hint)
+    return collection_url(url, collection)
+
+
 def pipeline_from_args(args: argparse.Namespace, models: Sequence[str] | None = None):
     """The face pipeline the detection options ask for (models load lazily, on the first image)."""
     from faceprint.cache import ArrayCache

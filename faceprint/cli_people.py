@@ -12,8 +12,10 @@ from faceprint.cli_common import (
     IMAGE_SUFFIXES,
     Parents,
     add_annotate_option,
+    add_collection_option,
     annotator,
     expand_images,
+    gallery_from_args,
     pipeline_from_args,
     print_json,
     report_per_image,
@@ -22,19 +24,13 @@ from faceprint.errors import FaceprintError
 
 
 def _recognizer(args: argparse.Namespace, create: bool = False, gallery: str | None = None):
-    """The recognizer on ``--gallery`` (or ``gallery``). Commands that only read refuse a SQLite gallery file that
-    does not exist rather than create an empty one from a mistyped path; for the default gallery they get None."""
-    from faceprint.gallery import default_gallery_url, sqlite_path
+    """The recognizer on ``--gallery`` (or ``gallery``) and ``--collection``. Commands that only read refuse a
+    gallery file or collection that does not exist rather than create an empty one from a mistyped name; for the
+    default gallery that does not exist yet they get None."""
     from faceprint.recognizer import FaceRecognizer
 
-    url = gallery or args.gallery or default_gallery_url()
-    if not create and url.strip().lower().startswith("sqlite:") and not sqlite_path(url.strip()).exists():
-        if gallery is None and args.gallery is None:
-            return None
-        raise FaceprintError(
-            f"no gallery at {sqlite_path(url.strip())}: check --gallery, or enroll someone first (faceprint enroll)"
-        )
-    return FaceRecognizer(gallery=url, pipeline=pipeline_from_args(args, None))
+    url = gallery_from_args(args, create=create, gallery=gallery)
+    return None if url is None else FaceRecognizer(gallery=url, pipeline=pipeline_from_args(args, None))
 
 
 def _outcome_text(photo) -> str:
@@ -127,8 +123,8 @@ def _known_people(folder: str) -> list[tuple[str, list[str]]]:
 
 def cmd_recognize(args: argparse.Namespace) -> int:
     if args.known is not None:
-        if args.gallery is not None:
-            raise FaceprintError("give either --gallery or --known, not both")
+        if args.gallery is not None or args.collection is not None:
+            raise FaceprintError("give either --gallery/--collection or --known, not both")
         with tempfile.TemporaryDirectory(prefix="faceprint-known-") as folder:
             recognizer = _recognizer(args, create=True, gallery=f"sqlite:///{Path(folder) / 'known.db'}")
             for name, photos in _known_people(args.known):
@@ -220,6 +216,7 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.add_argument("--dir", help="enroll everyone in DIR: one sub-folder per person, named after them")
     p.add_argument("--face", help="which face when a photo shows several: index (0 = largest) or box x,y,w,h")
     p.add_argument("--store-image", action="store_true", help="also keep the original photo in the gallery")
+    add_collection_option(p)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("recognize", parents=[common, gallery], help="who is every face in these photos?")
@@ -237,6 +234,7 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
         "named for the gallery's size; see docs/recognition.md)",
     )
     add_annotate_option(p)
+    add_collection_option(p)
     p.set_defaults(func=cmd_recognize)
 
     p = sub.add_parser(
@@ -254,4 +252,5 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     )
     p.add_argument("names", nargs="*", metavar="ARG", help="the names (and, for add-face, the photo) the action takes")
     p.add_argument("--face", help="add-face: which face when the photo shows several: index (0 = largest) or box")
+    add_collection_option(p)
     p.set_defaults(func=cmd_people)

@@ -84,6 +84,9 @@ def _unknown_url(url: str) -> GalleryError:
     )
 
 
+CREATE_HINT = "enroll someone into it to create it"
+
+
 def list_collections(url: str | None = None) -> list[str]:
     """The collections that exist in the gallery at ``url``, the default first (a SQLite gallery's default exists
     once its file does; PostgreSQL's is always listed)."""
@@ -107,13 +110,11 @@ def collection_exists(url: str | None, collection: str | None) -> bool:
     return name in list_collections(url)
 
 
-def require_collection(url: str | None, collection: str | None) -> str:
-    """The collection's name, or ``UnknownCollectionError`` naming those that exist (for requests that only read
-    and so must not create a collection from a mistyped name)."""
+def require_collection(url: str | None, collection: str | None, hint: str = CREATE_HINT) -> str:
+    """The collection's name, or ``UnknownCollectionError`` naming those that exist, then ``hint`` (for requests that
+    only read and so must not create a collection from a mistyped name)."""
     name = check_collection(collection)
     if not collection_exists(url, name):
         known = ", ".join(list_collections(url)) or "none yet"
-        raise UnknownCollectionError(
-            f"no collection named {name!r} in the gallery (collections: {known}); enroll someone into it to create it"
-        )
+        raise UnknownCollectionError(f"no collection named {name!r} in the gallery (collections: {known}): {hint}")
     return name

@@ -1,5 +1,6 @@
-"""``faceprint gallery export FILE`` / ``import FILE``: move a gallery to and from one file; ``faceprint gallery info``:
-what it holds, its schema version and each model's recorded network version."""
+"""``faceprint gallery export FILE`` / ``import FILE``: move a gallery (one collection) to and from one file;
+``faceprint gallery info``: what it holds, its schema version and each model's recorded network version;
+``faceprint gallery collections``: the collections it has."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import json
 from faceprint.errors import FaceprintError
 
 
-def _open(args: argparse.Namespace):
-    from faceprint.gallery import open_gallery
+def _open(args: argparse.Namespace, create: bool = False):
+    """The collection the options name; commands that only read refuse one that does not exist."""
+    from faceprint.cli_common import gallery_from_args
+    from faceprint.gallery import default_gallery_url, open_gallery
 
-    return open_gallery(args.gallery)
+    url = gallery_from_args(args, create=create)
+    if url is None:  # the default gallery, never written: nothing to read
+        raise FaceprintError(f"no gallery yet at {default_gallery_url()}: enroll someone first (faceprint enroll)")
+    return open_gallery(url)
 
 
 def _progress(args: argparse.Namespace, total: int | None, what: str):
@@ -37,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from faceprint.gallery.transfer import import_gallery
 
-    gallery = _open(args)
+    gallery = _open(args, create=True)
     try:
         with _progress(args, None, "import") as bar:
             summary = import_gallery(gallery, args.file, progress=bar.update)
@@ -76,6 +82,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collections(args: argparse.Namespace) -> int:
+    from faceprint.gallery import default_gallery_url, list_collections
+
+    url = args.gallery or default_gallery_url()
+    names = list_collections(url)
+    text = "\n".join(names) if names else "no collections yet: enroll someone first (faceprint enroll)"
+    _report(args, {"collections": names}, text)
+    return 0
+
+
 def _report(args: argparse.Namespace, data: dict, text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
@@ -87,13 +103,15 @@ def _report(args: argparse.Namespace, data: dict, text: str) -> None:
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     if args.gallery_action is None:
-        raise FaceprintError("say what to do: faceprint gallery export FILE, import FILE, or info")
+        raise FaceprintError("say what to do: faceprint gallery export FILE, import FILE, info, or collections")
     return args.gallery_func(args)
 
 
 def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.ArgumentParser) -> None:
-    """Add ``faceprint gallery export|import FILE`` and ``faceprint gallery info`` (with ``--gallery URL`` and
-    ``--json``) to the command."""
+    """Add ``faceprint gallery export|import FILE``, ``faceprint gallery info`` (with ``--gallery URL``,
+    ``--collection NAME`` and ``--json``) and ``faceprint gallery collections`` to the command."""
+    from faceprint.cli_common import add_collection_option
+
     parser = sub.add_parser(
         "gallery", help="export the gallery to a file, or import one (backups, moving stores); show what it holds"
     )
@@ -104,6 +122,7 @@ def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.Argu
         help="write every person, photo and embedding to FILE (a versioned .zip)",
     )
     p.add_argument("file", metavar="FILE")
+    add_collection_option(p)
     p.set_defaults(gallery_func=cmd_export)
     p = actions.add_parser(
         "import",
@@ -111,11 +130,17 @@ def register(sub, common: argparse.ArgumentParser, gallery_parent: argparse.Argu
         help="add everything in an export FILE to the gallery (checked first; re-importing adds nothing)",
     )
     p.add_argument("file", metavar="FILE")
+    add_collection_option(p)
     p.set_defaults(gallery_func=cmd_import)
     p = actions.add_parser(
         "info",
         parents=[common, gallery_parent],
         help="people, photos, schema version and each model's network version (upgrading an older gallery)",
     )
+    add_collection_option(p)
     p.set_defaults(gallery_func=cmd_info)
+    p = actions.add_parser(
+        "collections", parents=[common, gallery_parent], help="list the gallery's collections (separate sets of people)"
+    )
+    p.set_defaults(gallery_func=cmd_collections)
     parser.set_defaults(func=cmd_gallery, gallery_action=None)

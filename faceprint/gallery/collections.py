@@ -60,9 +60,12 @@ def collections_folder(gallery_file: Path) -> Path:
 
 
 def collection_url(url: str, collection: str | None) -> str:
-    """The URL of ``collection`` in the gallery that ``url`` names (``url`` itself for the default collection)."""
-    name = check_collection(collection)
+    """The URL of ``collection`` in the gallery that ``url`` names: ``url`` itself for ``None`` (the collection the
+    URL names, the default unless it says otherwise) and for the default collection of a SQLite gallery."""
     url = url.strip()
+    if collection is None:
+        return url
+    name = check_collection(collection)
     parts = urlsplit(url)
     if scheme(url) == "sqlite":
         if name == DEFAULT_COLLECTION:
