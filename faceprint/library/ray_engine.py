@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import pickle
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,6 +93,21 @@ class PhotoAnalyser:
         return decode_row(path, digest, stamp, data)
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, with a message, when nothing listens at a ``host:port`` cluster address (Ray itself would
+    retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise FaceprintError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with `ray start --head` "
+            "and pass the address it prints, or leave out --ray-address for a local cluster"
+        ) from None
+
+
 class Writers:
     """A few threads that store batches side by side, in arrival order per thread. At most two batches per thread
     wait, so a slow database slows the stream down instead of filling memory; ``progress`` counts stored photos."""
@@ -143,6 +159,8 @@ class RayIndexer:
     ) -> IndexSummary:
         """Index every photo under ``paths``; ``progress(done, total)`` is called after each stored batch."""
         ray = _ray()
+        if self.address:
+            _check_reachable(self.address)
         indexer = Indexer(self.recognizer, self.batch_size)  # the driver's store and naming
         store = indexer.store
         roots, files, problems = list_photos([str(p) for p in paths])
@@ -163,7 +181,7 @@ class RayIndexer:
         if progress:
             progress(0, len(todo))
         writers = Writers(store, self.writers, summary, len(todo), progress)
-        started = self._connect(ray)
+        started = self._connect(ray) if todo else False  # nothing changed: no cluster needed
         try:
             skip = frozenset(missing_by_hash)
             while todo:

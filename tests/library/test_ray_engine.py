@@ -6,7 +6,9 @@ Ray engine are refused."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -145,3 +147,23 @@ def test_ray_options_and_urls_need_the_ray_engine(capsys, tmp_path):
     assert "--engine ray" in capsys.readouterr().err
     assert main(["index", tmp_path.as_uri(), "--gallery", gallery]) != 0
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_index_command_with_the_ray_engine(ray_cluster, capsys, datasets, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted((datasets / "lfw" / "images" / "Zhu_Rongji").glob("*.jpg"))[:2]:
+        shutil.copy(path, folder / path.name)
+    gallery = f"sqlite:///{tmp_path / 'g.db'}"
+    assert main(["index", str(folder), "--engine", "ray", "--gallery", gallery, "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["photos_added"] == 2 and summary["faces"] >= 2 and summary["errors"] == []
+
+
+def test_unreachable_ray_cluster_is_a_clear_error(capsys, tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    gallery = f"sqlite:///{tmp_path / 'g.db'}"
+    assert main(["index", str(tmp_path), "--engine", "ray", "--ray-address", address, "--gallery", gallery]) != 0
+    assert f"no Ray cluster answers at {address}" in capsys.readouterr().err
