@@ -208,6 +208,11 @@ class RayIndexer:
                     writers.submit(rows, len(results) - (len(again) - retried))
                 todo, skip = again, frozenset()
             writers.wait()
+        except ray.exceptions.RayError as exc:  # e.g. workers that cannot import faceprint on another machine
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FaceprintError(
+                f"the Ray job failed: {first} (finished batches are stored; run again to go on)"
+            ) from None
         finally:
             writers.close()
             if started:
@@ -254,6 +259,9 @@ class RayIndexer:
             for f in todo
         ]
         detector = self.recognizer.pipeline.detector
+        if not dataclasses.is_dataclass(detector):
+            raise FaceprintError(f"the Ray engine rebuilds the detector on its workers: {type(detector).__name__} "
+                                 "is not a dataclass")  # fmt: skip
         settings = {f.name: getattr(detector, f.name) for f in dataclasses.fields(detector) if f.init}
         batches = -(-len(items) // self.batch_size)
         dataset = ray.data.from_items(items, override_num_blocks=min(batches, MAX_BLOCKS)).map_batches(
