@@ -67,7 +67,8 @@ function clusterCard(cluster) {
   const heading = h("div", { class: "cluster-heading" },
     h("h2", { id: `cluster-${cluster.id}-title`, tabindex: "-1", text: `Group ${cluster.id}` }),
     h("span", { class: "muted", text: plural(cluster.size, "face") + (cluster.ignored ? " · ignored" : "") }));
-  card.append(heading, h("ul", { class: "cluster-faces", "aria-label": `Faces of ${label}` }, faces), more);
+  card.append(heading, h("ul", { class: "cluster-faces", "aria-label": `Faces of ${label}` }, faces));
+  if (more) card.append(more);
   if (editable) {
     const nameId = `name-${cluster.id}`;
     const field = h("input", { id: nameId, type: "text", list: "people-names", autocomplete: "off", maxlength: 100,

@@ -125,7 +125,7 @@ async function load() {
         + (data.errors ? `; ${plural(data.errors, "file")} could not be read.` : ".")
       : "Nothing is indexed yet.";
     document.getElementById("library-folders").replaceChildren(...data.folders.map((f) => h("li", {},
-      h("span", { class: "folder-path", text: f.folder }), " ", h("span", { class: "muted", text: plural(f.photos, "photo") }))));
+      h("span", { class: "folder-path", text: f.folder }), " ", h("span", { class: "muted", text: plural(f.photos, "file") }))));
     const people = document.getElementById("library-people");
     people.replaceChildren(...data.people.map(personCard));
     document.getElementById("library-people-empty").hidden = data.people.length > 0;
