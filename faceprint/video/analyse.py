@@ -31,7 +31,7 @@ from faceprint.video.tracking import FaceTracker, Track, iou_matrix
 class VideoSettings:
     """How a video is analysed (defaults: real time or faster for 640x480 at 25 fps on 2 cores)."""
 
-    interval: float = 0.2
+    interval: float = 0.3
     """Seconds between looks at the faces being followed (around each of them only: a small, cheap detection)."""
     busy_interval: float = 0.1
     """... just after a new face appeared or while one moves fast."""
@@ -45,7 +45,10 @@ class VideoSettings:
     min_hits: int = 2
     """Detections a track needs to be reported (one lone detection is more often a false alarm than a face)."""
     samples: int = 5
-    """Best faces per track that are embedded and scored."""
+    """Best faces kept per track (spread in time), the most that are embedded and scored."""
+    first_samples: int = 3
+    """Best faces embedded first; the rest only for a track whose name is in doubt (near the threshold, or its
+    faces disagree on the top candidate)."""
     max_duration: float | None = None
     """Stop after this many seconds of video (streams and webcams run until stopped otherwise)."""
     timeout: float = 10.0
@@ -200,7 +203,7 @@ def analyse_video(
                 step = settings.busy_interval
             else:
                 step = settings.interval
-            due = frame.time + step
+            due = min(frame.time + step, full_due)  # whole-frame looks keep their schedule (new faces)
             if progress is not None:
                 progress(frame.time)
     if reader.info.frames == 0:
@@ -208,22 +211,37 @@ def analyse_video(
     return _name_tracks(recognizer, reader.info, tracker.finish(), settings, threshold, analysed, started)
 
 
+DOUBT_MARGIN = 8.0
+"""A track whose similarity is this close to the threshold (either side) gets its other best faces scored too."""
+
+
+def _in_doubt(decision: dict, limit: float | None, faces: int) -> bool:
+    if limit is None or decision["similarity"] is None:
+        return False
+    return abs(decision["similarity"] - limit) < DOUBT_MARGIN or decision["votes"] < faces
+
+
 def _name_tracks(
     recognizer, info: VideoInfo, tracks: list[Track], settings: VideoSettings, threshold, analysed: int, started
 ) -> VideoResult:
     tracks = [t for t in tracks if len(t.boxes) >= settings.min_hits and t.samples]
-    samples = [s for t in tracks for s in t.samples]
-    scored_list = score_faces(recognizer, samples) if samples else []
-    scored: dict[int, list[ScoredFace]] = {}
-    position = 0
-    for track in tracks:
-        scored[track.id] = scored_list[position : position + len(track.samples)]
-        position += len(track.samples)
+    first = max(1, min(settings.first_samples, settings.samples))
+    scored = _score(recognizer, {t.id: t.samples[:first] for t in tracks})
     tracks = merge_fragments(recognizer, tracks, scored)
     limit = None
     if tracks and recognizer.gallery.count():
         limit = recognizer.default_threshold() if threshold is None else float(threshold)
-    named = {t.id: combine(scored[t.id][: 2 * settings.samples], limit if limit is not None else 101.0) for t in tracks}
+    bar = limit if limit is not None else 101.0
+    named = {t.id: combine(scored[t.id][: 2 * settings.samples], bar) for t in tracks}
+    more = {}
+    for track in tracks:
+        seen = {id(face.sample) for face in scored[track.id]}
+        rest = [s for s in track.samples if id(s) not in seen]
+        if rest and _in_doubt(named[track.id], limit, len(scored[track.id])):
+            more[track.id] = rest
+    for key, faces in _score(recognizer, more).items():  # a second look for the tracks in doubt
+        scored[key] = sorted(scored[key] + faces, key=lambda f: -f.sample.rank)
+        named[key] = combine(scored[key][: 2 * settings.samples], bar)
     renamed, rescored = {}, {}
     for index, track in enumerate(tracks, start=1):  # ids in order of appearance, 1, 2, 3...
         renamed[index], rescored[index] = named[track.id], scored[track.id]
@@ -231,6 +249,17 @@ def _name_tracks(
     named, scored = renamed, rescored
     thumbnails = {t.id: thumbnail(t) for t in tracks} if settings.thumbnails else {}
     return VideoResult(info, tracks, named, scored, limit, analysed, clock.monotonic() - started, thumbnails)
+
+
+def _score(recognizer, samples: dict[int, list]) -> dict[int, list[ScoredFace]]:
+    """Each track's given faces scored, all embedded in one batch."""
+    flat = [s for faces in samples.values() for s in faces]
+    scored_list = score_faces(recognizer, flat) if flat else []
+    scored, position = {}, 0
+    for key, faces in samples.items():
+        scored[key] = scored_list[position : position + len(faces)]
+        position += len(faces)
+    return scored
 
 
 def thumbnail(track: Track, size: int = 96) -> str:

@@ -36,8 +36,8 @@ def _settings(args: argparse.Namespace):
         min_face_size=args.min_face_size,
         max_duration=args.duration,
         timeout=args.timeout,
-        interval=args.interval,
-        busy_interval=min(args.interval, VideoSettings.busy_interval),
+        interval=VideoSettings.interval if args.interval is None else args.interval,
+        busy_interval=min(VideoSettings.busy_interval, args.interval or VideoSettings.busy_interval),
     )
 
 
@@ -112,6 +112,9 @@ def register(
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of video (streams, webcams)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="give up on a silent stream after S s")
     p.add_argument(
-        "--interval", type=float, default=0.2, metavar="S", help="seconds between looks at followed faces (0.2)"
+        "--interval",
+        type=float,
+        metavar="S",
+        help="seconds between looks at followed faces (default 0.3; 0.1 after a face appears or while one moves fast)",
     )
     p.set_defaults(func=cmd_video)

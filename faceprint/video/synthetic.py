@@ -29,7 +29,8 @@ class Actor:
     cover: tuple[float, float] | None = None
 
 
-def _load(photo: str | Path, longest: int = 400) -> np.ndarray:
+def load_photo(photo: str | Path, longest: int = 400) -> np.ndarray:
+    """A photo as the videos use it (RGB, at most ``longest`` pixels on its longest side)."""
     image = Image.open(photo).convert("RGB")
     image.thumbnail((longest, longest), Image.Resampling.LANCZOS)
     return np.asarray(image)
@@ -46,6 +47,19 @@ def background(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + noise + 40, 0, 255).astype(np.uint8)
 
 
+def placement(
+    actor: Actor, photo_shape: tuple[int, ...], size: tuple[int, int], seconds: float
+) -> tuple[int, int, int, int]:
+    """Where ``actor``'s photo (of ``photo_shape``, as loaded) lies at ``seconds`` in a frame of ``size``: x, y
+    (top-left, may be off the frame), width and height in pixels."""
+    progress = (seconds - actor.start) / max(actor.end - actor.start, 1e-6)
+    size_h = round(actor.height + ((actor.end_height or actor.height) - actor.height) * progress)
+    size_w = max(2, round(photo_shape[1] * size_h / photo_shape[0]))
+    x = round((actor.origin[0] + (actor.target[0] - actor.origin[0]) * progress) * size[0])
+    y = round((actor.origin[1] + (actor.target[1] - actor.origin[1]) * progress) * size[1])
+    return x, y, size_w, size_h
+
+
 def render_frame(backdrop: np.ndarray, actors: Sequence[Actor], photos: dict, seconds: float) -> np.ndarray:
     """The frame at ``seconds``: every actor on screen, placed, scaled, blurred or covered as its plan says."""
     frame = backdrop.copy()
@@ -53,18 +67,14 @@ def render_frame(backdrop: np.ndarray, actors: Sequence[Actor], photos: dict, se
     for actor in actors:
         if not actor.start <= seconds < actor.end:
             continue
-        progress = (seconds - actor.start) / max(actor.end - actor.start, 1e-6)
         photo = photos[str(actor.photo)]
-        size_h = round(actor.height + ((actor.end_height or actor.height) - actor.height) * progress)
-        size_w = max(2, round(photo.shape[1] * size_h / photo.shape[0]))
+        x, y, size_w, size_h = placement(actor, photo.shape, (width, height), seconds)
         picture = cv2.resize(photo, (size_w, size_h), interpolation=cv2.INTER_AREA)
         if actor.blur and actor.blur[0] <= seconds < actor.blur[1]:
             picture = cv2.GaussianBlur(picture, (0, 0), max(1.5, size_h / 60))
         if actor.cover and actor.cover[0] <= seconds < actor.cover[1]:
             picture = picture.copy()
             picture[size_h // 2 :] = (70, 70, 80)
-        x = round((actor.origin[0] + (actor.target[0] - actor.origin[0]) * progress) * width)
-        y = round((actor.origin[1] + (actor.target[1] - actor.origin[1]) * progress) * height)
         left, top = max(0, x), max(0, y)
         right, bottom = min(width, x + size_w), min(height, y + size_h)
         if right > left and bottom > top:
@@ -85,7 +95,7 @@ def make_video(
     import av
 
     path = Path(path)
-    photos = {str(a.photo): _load(a.photo) for a in actors}
+    photos = {str(a.photo): load_photo(a.photo) for a in actors}
     backdrop = background(size[0], size[1], seed)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
