@@ -45,8 +45,9 @@ def library_server(pipeline, folder, tmp_path):
     recognizer.gallery.close()
 
 
+# Screenshots go to the test's folder only: they show the server's temporary paths, so they are not for the docs.
 @pytest.mark.parametrize("width", WIDTHS)
-def test_index_a_folder_name_two_groups_and_open_their_photos(browser, library_server, folder, width, screenshot):
+def test_index_a_folder_name_two_groups_and_open_their_photos(browser, library_server, folder, width, tmp_path):
     page = new_page(browser, library_server, width=width, height=900)
     phone = width < 700
     page.goto("/")
@@ -73,7 +74,7 @@ def test_index_a_folder_name_two_groups_and_open_their_photos(browser, library_s
     expect(page.locator("#library-counts")).to_contain_text(f"{len(PEOPLE) * PHOTOS_EACH} photos with")
     expect(page.locator("#library-folders")).to_contain_text(str(folder))
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
-    screenshot(page, f"library-{width}", full_page=True)
+    page.screenshot(path=tmp_path / f"library-{width}.png", full_page=True)
 
     # Name two groups of unknown faces: one from the keyboard, one with the button.
     page.get_by_role("link", name="Unknown faces", exact=True).click()
@@ -95,7 +96,7 @@ def test_index_a_folder_name_two_groups_and_open_their_photos(browser, library_s
         expect(page.locator("#clusters-status")).to_have_text(f"Named {sizes[name]} faces of group {number} as {name}.")
         expect(page.locator(f'.cluster[data-cluster="{number}"]')).to_have_count(0)
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
-    screenshot(page, f"clusters-{width}", full_page=True)
+    page.screenshot(path=tmp_path / f"clusters-{width}.png", full_page=True)
 
     # A face is selected from the keyboard (Space on a focused face) and split off into a group of its own.
     group = groups.first
@@ -124,7 +125,7 @@ def test_index_a_folder_name_two_groups_and_open_their_photos(browser, library_s
         assert all(items.evaluate_all(BOXES_ON_FACES)), f"a box is missing or off its photo for {name}"
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
         if name == "Ada Lovelace":
-            screenshot(page, f"library-person-{width}", full_page=True)
+            page.screenshot(path=tmp_path / f"library-person-{width}.png", full_page=True)
         page.get_by_role("link", name="Library", exact=True).last.click()
     errors = list(page.console_errors)
     page.context.close()
