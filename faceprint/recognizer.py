@@ -14,7 +14,7 @@ from PIL import Image
 from faceprint.alignment import align_face
 from faceprint.embedding import DEFAULT_MODELS
 from faceprint.errors import FaceprintError, ModelUnavailableError, NoFaceError, UnknownPersonError, UnknownPhotoError
-from faceprint.gallery import Gallery, open_gallery
+from faceprint.gallery import Gallery, collection_url, default_gallery_url, open_gallery
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
 from faceprint.quality import QualityGate, face_measures, quality_problems
@@ -86,7 +86,10 @@ class FaceRecognizer:
         calibration: Calibration | None = None,
         quality: QualityGate | None = None,
         store_thumbnails: bool = True,
+        collection: str | None = None,
     ) -> None:
+        """``gallery``: a store or its URL (default: ``default_gallery_url()``); ``collection``: which of its
+        collections, a separate set of people (default: the one the URL names, usually ``default``)."""
         self.models = tuple(models)
         self.pipeline = pipeline or FacePipeline(models=self.models)
         self.calibration = calibration
@@ -97,6 +100,10 @@ class FaceRecognizer:
         self._threshold_cache: tuple | None = None
         self._gallery = gallery if not isinstance(gallery, (str, type(None))) else None
         self._gallery_url = gallery if isinstance(gallery, str) or gallery is None else None
+        if collection is not None:
+            if self._gallery is not None:
+                raise FaceprintError("give a collection with a gallery URL, not with an opened gallery")
+            self._gallery_url = collection_url(self._gallery_url or default_gallery_url(), collection)
 
     @property
     def gallery(self) -> Gallery:
@@ -104,6 +111,25 @@ class FaceRecognizer:
         if self._gallery is None:
             self._gallery = open_gallery(self._gallery_url)
         return self._gallery
+
+    @property
+    def gallery_url(self) -> str:
+        """The URL of this recognizer's gallery (with its password, for opening other collections of it)."""
+        if self._gallery is None:
+            return self._gallery_url or default_gallery_url()
+        return getattr(self._gallery, "_conninfo", None) or self._gallery.url
+
+    def for_collection(self, collection: str) -> FaceRecognizer:
+        """A recognizer on another collection of this gallery, sharing these models and settings
+        (nothing is opened or created until it is used)."""
+        return FaceRecognizer(
+            gallery=collection_url(self.gallery_url, collection),
+            models=self.models,
+            pipeline=self.pipeline,
+            calibration=self.calibration,
+            quality=self.quality,
+            store_thumbnails=self.store_thumbnails,
+        )
 
     def default_threshold(self) -> float:
         """Similarity from which a face is named: at most 1% of strangers named for this gallery's size, raised when

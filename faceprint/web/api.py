@@ -16,7 +16,7 @@ from faceprint.web.errorhandlers import ApiError
 from faceprint.web.keys import ADMIN
 from faceprint.web.limits import expensive
 from faceprint.web.openapi import build_spec, operation
-from faceprint.web.runtime import get_recognizer, inference
+from faceprint.web.runtime import api_prefix, get_recognizer, inference
 from faceprint.web.security import GALLERY, PUBLIC, current_role, requires
 from faceprint.web.uploads import (
     Upload,
@@ -60,7 +60,7 @@ def _person_name(raw: object) -> str:
 
 
 def _thumbnail_url(name: str, photo_id: int | None = None) -> str:
-    base = f"/api/v1/people/{quote(name, safe='')}"
+    base = f"{api_prefix()}/people/{quote(name, safe='')}"
     return f"{base}/photos/{photo_id}/thumbnail" if photo_id is not None else f"{base}/thumbnail"
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from faceprint.recognizer import FaceRecognizer
-from faceprint.web.runtime import RECOGNIZER_EXTENSION, SCHEDULER_EXTENSION
+from faceprint.web.runtime import COLLECTIONS_EXTENSION, RECOGNIZER_EXTENSION, SCHEDULER_EXTENSION, Collections
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -20,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from faceprint.web.access_log import init_access_log
     from faceprint.web.api import api
     from faceprint.web.api_docs import api_docs
+    from faceprint.web.collections_api import collections as _collections  # noqa: F401  (adds /collections/...)
     from faceprint.web.errorhandlers import init_error_handlers
     from faceprint.web.keys import load_keys
     from faceprint.web.library_api import library_overview as _library  # noqa: F401  (adds /library to the api)
@@ -40,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     keys = load_keys(app.config)
     recognizer = app.config.get("RECOGNIZER") or FaceRecognizer(gallery=app.config.get("FACEPRINT_GALLERY"))
     app.extensions[RECOGNIZER_EXTENSION] = recognizer
+    app.extensions[COLLECTIONS_EXTENSION] = Collections()
     slots = app.config["FACEPRINT_INFERENCE_SLOTS"] or default_slots()
     app.extensions[SCHEDULER_EXTENSION] = InferenceScheduler(
         slots=slots if thread_safe(recognizer) else 1,

@@ -14,6 +14,7 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 from marshmallow import Schema
 
+from faceprint.gallery.collections import COLLECTION_PATTERN
 from faceprint.version import __version__
 from faceprint.web import schemas
 from faceprint.web.keys import ADMIN, RECOGNIZE
@@ -21,6 +22,10 @@ from faceprint.web.keys import ADMIN, RECOGNIZE
 F = TypeVar("F", bound=Callable)
 OPENAPI_VERSION = "3.0.3"
 CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 0}, "default": {"type": "string", "pattern": "^[^/]+$"}}
+COLLECTION_PARAMETER = {
+    "schema": {"type": "string", "pattern": f"^{COLLECTION_PATTERN}$"},
+    "description": "a collection of the gallery (a separate set of people); 'default' is the one at /people",
+}
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
@@ -128,6 +133,7 @@ def build_spec(app: Flask) -> dict:
                 "required": True,
                 "schema": CONVERTER_TYPES.get(kind, CONVERTER_TYPES["default"]),
             }
+            | (COLLECTION_PARAMETER if name == "collection" else {})
             for kind, name in _RULE_ARGUMENT.findall(rule.rule)
         ]
         operations = {method.lower(): _operation(view, role) for method in methods}
