@@ -35,7 +35,8 @@ def _recognizer(args: argparse.Namespace, create: bool = False, gallery: str | N
 
 def _outcome_text(photo) -> str:
     if not photo.accepted:
-        return f"rejected: {photo.reason}"
+        several = " faces found; choose one" in (photo.reason or "")
+        return f"rejected: {photo.reason}" + (" with --face (faceprint detect shows the numbers)" if several else "")
     return "enrolled" if photo.created else "already enrolled (nothing changed)"
 
 
@@ -97,7 +98,7 @@ def _box(text: str | None) -> list[float] | None:
     except ValueError:
         box = []
     if len(box) != 4:
-        raise FaceprintError(f"--face must be an index (0 = largest face) or a box x,y,w,h, not '{text}'")
+        raise FaceprintError(f"--face must be a face number (1 = the largest) or a box x,y,w,h, not '{text}'")
     return box
 
 
@@ -214,7 +215,11 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.add_argument("name", nargs="?", metavar="NAME", help="the person's name")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="photos of them, one face each")
     p.add_argument("--dir", help="enroll everyone in DIR: one sub-folder per person, named after them")
-    p.add_argument("--face", help="which face when a photo shows several: index (0 = largest) or box x,y,w,h")
+    p.add_argument(
+        "--face",
+        help="which face when a photo shows several: its number as faceprint detect numbers them (1 = the largest), "
+        "or its box x,y,w,h",
+    )
     p.add_argument("--store-image", action="store_true", help="also keep the original photo in the gallery")
     add_collection_option(p)
     p.set_defaults(func=cmd_enroll)
@@ -251,6 +256,6 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
         help="list (default), rename OLD NEW, delete NAME, add-face NAME IMAGE",
     )
     p.add_argument("names", nargs="*", metavar="ARG", help="the names (and, for add-face, the photo) the action takes")
-    p.add_argument("--face", help="add-face: which face when the photo shows several: index (0 = largest) or box")
+    p.add_argument("--face", help="add-face: which face when the photo shows several: its number (1 = largest) or box")
     add_collection_option(p)
     p.set_defaults(func=cmd_people)

@@ -210,8 +210,9 @@ class FaceRecognizer:
         store_image: bool = False,
         check_quality: bool = True,
     ) -> EnrollResult:
-        """Add photos of ``name``. Each photo must show one usable face, or ``face`` picks one (an index into
-        the detected faces, largest first, or a box [x, y, w, h]); bad photos are reported, not stored."""
+        """Add photos of ``name``. Each photo must show one usable face, or ``face`` picks one (its number among
+        the detected faces, from 1 for the largest, as every output numbers them; or a box [x, y, w, h]); bad
+        photos are reported, not stored."""
         single = isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) or hasattr(images, "__fspath__")
         sources = [images] if single else list(images)
         if not sources:
@@ -421,19 +422,23 @@ class FaceRecognizer:
 
 
 def choose_face(faces: list[Face], choice: int | Sequence[float] | None, name: str) -> Face:
-    """The face to enroll: the only one, or the one picked by index or by the box that overlaps it most."""
+    """The face to enroll: the only one, or the one picked by its number (from 1, largest first, as every output
+    numbers faces) or by the box that overlaps it most."""
     if not faces:
         raise NoFaceError(f"{name}: no face found")
     if choice is None:
         if len(faces) > 1:
             raise MultipleFacesError(
-                f"{name}: {len(faces)} faces found; choose one by index (0 is the largest) or by box"
+                f"{name}: {len(faces)} faces found; choose one by its number (1 to {len(faces)}, 1 is the largest) "
+                "or by its box"
             )
         return faces[0]
     if isinstance(choice, int):
-        if not 0 <= choice < len(faces):
-            raise FaceprintError(f"{name}: face index {choice} is out of range (found {len(faces)} faces)")
-        return faces[choice]
+        if not 1 <= choice <= len(faces):
+            raise FaceprintError(
+                f"{name}: there is no face {choice}: faces are numbered from 1 (the largest) to {len(faces)}"
+            )
+        return faces[choice - 1]
     overlaps = [_iou(face.box, tuple(choice)) for face in faces]
     if max(overlaps) < 0.3:
         raise NoFaceError(f"{name}: no detected face matches the box {list(choice)}")

@@ -228,7 +228,10 @@ class CelebrityJson(ImageJson):
     top = fields.Integer(metadata={**TOP, "minimum": 1, "maximum": 31})
 
 
-FACE = {"description": "which face in photos with several: an index (0 = largest) or a box x,y,w,h"}
+FACE = {
+    "description": "which face in photos with several: its number, from 1 for the largest (the order of /detect's "
+    "faces), or a box x,y,w,h"
+}
 
 
 class PhotosForm(RequestBody):

@@ -224,7 +224,8 @@ def whole_number(name: str, low: int, high: int, default: int) -> int:
 
 
 def face_choice() -> int | list[float] | None:
-    """``face``: which face to enroll in photos with several: an index (0 = largest) or a box x,y,w,h."""
+    """``face``: which face to enroll in photos with several: its number (1 = largest, as /detect lists them
+    and the pages number them) or a box x,y,w,h."""
     value = parameter("face")
     if value is _ABSENT:
         return None
@@ -242,7 +243,7 @@ def face_choice() -> int | list[float] | None:
             box = []
         if len(box) == 4 and all(math.isfinite(v) for v in box) and box[2] > 0 and box[3] > 0:
             return box
-    raise ApiError(f"'face' must be a face index (0 = largest) or a box x,y,w,h (got {_shown(value)})")
+    raise ApiError(f"'face' must be a face number (1 = the largest) or a box x,y,w,h (got {_shown(value)})")
 
 
 def image_size(upload: Upload) -> tuple[int, int]:
