@@ -39,8 +39,10 @@ def enroll() -> str:
 
 @pages.get("/recognize")
 def recognize() -> str:
-    """Recognise everyone in a photo, or live from the browser's webcam."""
-    return render_template("recognize.html")
+    """Recognise everyone in a photo or a short video clip, or live from the browser's webcam."""
+    from faceprint.web.video_api import max_video_seconds
+
+    return render_template("recognize.html", max_video_seconds=f"{max_video_seconds():g}")
 
 
 @pages.get("/celebrity")

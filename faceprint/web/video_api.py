@@ -68,6 +68,11 @@ class VideoJson(RequestBody):
     thumbnails = fields.Boolean(metadata=THUMBNAILS)
 
 
+def max_video_seconds() -> float:
+    """The longest clip this app takes (``FACEPRINT_MAX_VIDEO_SECONDS``)."""
+    return float(current_app.config.get("FACEPRINT_MAX_VIDEO_SECONDS") or DEFAULT_MAX_VIDEO_SECONDS)
+
+
 def _flag(name: str, default: bool) -> bool:
     value = parameter(name)
     if value is _ABSENT:
@@ -96,7 +101,7 @@ def video() -> Response:
     thumbnails = _flag("thumbnails", True)
     if not upload.data:
         raise ApiError("the video is empty", code="invalid_video", http_status=422)
-    limit = float(current_app.config.get("FACEPRINT_MAX_VIDEO_SECONDS") or DEFAULT_MAX_VIDEO_SECONDS)
+    limit = max_video_seconds()
     settings = VideoSettings(max_duration=limit, thumbnails=thumbnails, reconnects=0, timeout=5.0)
     handle, path = tempfile.mkstemp(prefix="faceprint-clip-")
     try:

@@ -3,16 +3,17 @@
 const isImage = (file) => file.type.startsWith("image/") || /\.(jpe?g|png|webp|bmp|gif|pgm|ppm)$/i.test(file.name);
 
 /**
- * Wire the drop zone around `input`. `onFiles(images, refused)` gets the image files and the names of the others.
+ * Wire the drop zone around `input`. `onFiles(images, refused)` gets the image files (or those `accepts` takes)
+ * and the names of the others.
  * The input is cleared after each choice so that choosing the same file again works.
  */
-export function dropzone(input, onFiles) {
+export function dropzone(input, onFiles, accepts = isImage) {
   const zone = input.closest("[data-dropzone]");
   const deliver = (fileList) => {
     let files = Array.from(fileList || []);
     if (!input.multiple) files = files.slice(0, 1);
-    const images = files.filter(isImage);
-    const refused = files.filter((f) => !isImage(f)).map((f) => f.name);
+    const images = files.filter(accepts);
+    const refused = files.filter((f) => !accepts(f)).map((f) => f.name);
     if (images.length || refused.length) onFiles(images, refused);
   };
   input.addEventListener("change", () => {

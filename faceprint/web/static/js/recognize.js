@@ -6,6 +6,7 @@ import { dropzone, refusedMessage } from "./dropzone.js";
 import { captureFrame, sleep, startCamera, stopCamera } from "./camera.js";
 import { clearFaces, drawFaces } from "./overlay.js";
 import { galleryIsEmpty, recognitionLabel, recognitionSentence } from "./faces.js";
+import { LiveTracks } from "./tracks.js";
 
 const FRAME_INTERVAL_MS = 400; // at most ~2.5 frames a second, one request in flight
 const ERROR_BACKOFF_MS = 2000;
@@ -136,6 +137,7 @@ const cameraOverlay = cameraStage.querySelector(".overlay");
 const inView = document.getElementById("camera-people");
 let running = false;
 let session = 0;
+const liveTracks = new LiveTracks(); // names decided by a vote over each face's recent frames, not one frame
 
 function announce(faces) {
   const names = faces.map((face) => face.identity || "unknown");
@@ -157,7 +159,7 @@ async function liveLoop(id) {
         method: "POST", body: imageForm(frame, "frame.jpg", { threshold: threshold.value }),
       });
       if (!running || id !== session) break;
-      const faces = result.faces || [];
+      const faces = liveTracks.update(result.faces || []);
       drawFaces(cameraOverlay, faces, result.width, result.height, recognitionLabel);
       announce(faces);
       const perSecond = 1000 / Math.max(performance.now() - sent, FRAME_INTERVAL_MS);
@@ -180,6 +182,7 @@ async function liveLoop(id) {
 async function start() {
   running = true;
   session += 1;
+  liveTracks.reset();
   const id = session;
   toggle.disabled = true;
   setStatus(cameraStatus, "busy", "Starting the camera… Your browser may ask for permission.");
