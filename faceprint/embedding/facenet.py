@@ -92,7 +92,9 @@ class FaceNetEmbedder(NetworkEmbedder):
     ``engine="onnxruntime"`` (default) runs the frozen graph in ONNX Runtime, converted once and cached, by default
     quantised to 8 bits (``precision="int8"``: weights per channel, activations with the ranges shipped in
     ``faceprint/data``; ~2x faster on CPUs with VNNI, LFW View 1 DevTest unchanged at 0.987 alone and 0.991
-    fused). ``precision="float32"`` or ``engine="tensorflow"`` give the original float32 embeddings."""
+    fused; on x86 CPUs without VNNI its quantisation runs as float arithmetic, see
+    ``onnx_engine.int8_kernels_saturate``). ``precision="float32"`` or ``engine="tensorflow"`` give the original
+    float32 embeddings."""
 
     name = "facenet"
     dimension = 512
