@@ -26,18 +26,15 @@ MEGABYTE = 1024 * 1024
 Image.MAX_IMAGE_PIXELS = None
 
 
-def register_decoders() -> None:
-    """Register Pillow's decoders of ``ACCEPTED_FORMATS`` (only those: importing all of Pillow's plugins at start-up
-    costs more than a command that decodes nothing should pay). Cheap after the first call."""
-    from PIL import (  # noqa: F401
-        BmpImagePlugin,
-        GifImagePlugin,
-        JpegImagePlugin,
-        PngImagePlugin,
-        PpmImagePlugin,
-        TiffImagePlugin,
-        WebPImagePlugin,
-    )
+def register_decoders(head: bytes = b"") -> None:
+    """Register the Pillow decoders an image starting with ``head`` needs: Pillow's common five (JPEG, PNG, GIF,
+    BMP, PGM/PPM), plus TIFF or WebP when ``head`` is one. Importing every Pillow plugin up front (``Image.init``)
+    costs more than a one-photo command should pay; cheap after the first call."""
+    Image.preinit()
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        from PIL import TiffImagePlugin  # noqa: F401
+    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        from PIL import WebPImagePlugin  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ def decode_bytes(data: bytes, name: str, limits: ImageLimits = ImageLimits()) ->
     """Decode encoded image bytes; ``name`` identifies the input in error messages."""
     if not data:
         raise ImageError(f"{name}: file is empty")
-    register_decoders()
+    register_decoders(data[:12])
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             width, height = image.size
