@@ -152,3 +152,30 @@ def test_prepared_files_are_found_without_the_converter(affine_function, monkeyp
     assert converted_model("affine", "digest1", never) == prepared
     with pytest.raises(ModelUnavailableError, match="tf2onnx"):
         converted_model("affine", "digest2", never)
+
+
+def test_optimised_graph_is_saved_once_and_reused(tmp_path):
+    """A network's first session saves the graph ONNX Runtime optimised for this CPU; later sessions load it and
+    answer the same; a damaged saved graph is optimised again rather than failing."""
+    import shutil
+
+    from faceprint.detection.mtcnn_graph import _convert, mtcnn_weights
+    from faceprint.onnx_engine import files_digest, optimised_path
+
+    source = converted_model("mtcnn-rnet", files_digest(mtcnn_weights()), lambda: _convert("rnet"))
+    path = tmp_path / source.name
+    shutil.copy(source, path)
+    crops = np.random.default_rng(0).uniform(-1, 1, (7, 24, 24, 3)).astype(np.float32)
+    first = OnnxNetwork(path).run(crops)
+    saved = optimised_path(path)
+    assert saved.is_file() and saved.stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+    written = saved.stat().st_mtime_ns
+    again = OnnxNetwork(path).run(crops)
+    assert saved.stat().st_mtime_ns == written  # loaded, not optimised and written again
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    saved.write_bytes(b"not a graph")
+    for a, b in zip(first, OnnxNetwork(path).run(crops), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert saved.stat().st_size > len(b"not a graph")  # written afresh
