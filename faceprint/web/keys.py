@@ -1,7 +1,9 @@
 """API keys: an "admin" key that may change the gallery and a "recognize" key that may only ask questions.
 
 Keys come from ``FACEPRINT_ADMIN_KEY`` / ``FACEPRINT_RECOGNIZE_KEY`` or a JSON/TOML file named by
-``FACEPRINT_API_KEYS_FILE`` (``{"admin": "...", "recognize": "..."}``); ``generate_key_file`` writes a fresh pair."""
+``FACEPRINT_API_KEYS_FILE`` (``{"admin": "...", "recognize": "..."}``); ``generate_key_file`` writes a fresh pair.
+The file may also give keys that act only on one collection of the gallery:
+``{"collections": {"staff": {"admin": "...", "recognize": "..."}}}``."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faceprint.errors import InvalidCollectionError
+from faceprint.gallery.collections import check_collection
 from faceprint.web.settings import ConfigurationError
 
 ADMIN = "admin"
@@ -28,10 +32,12 @@ class ApiKeys:
     """The configured keys by role; no keys at all means the API is open (development on loopback)."""
 
     keys: Mapping[str, str]
+    collections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Keys that act only on one collection: collection -> role -> key."""
 
     @property
     def configured(self) -> bool:
-        return bool(self.keys)
+        return bool(self.keys) or bool(self.collections)
 
     def role_of(self, key: str) -> str | None:
         """The role of ``key`` (compared in constant time), or None for an unknown key."""
@@ -40,6 +46,19 @@ class ApiKeys:
             if hmac.compare_digest(key.encode(), expected.encode()):
                 found = role
         return found
+
+    def collection_role_of(self, key: str) -> tuple[str, str] | None:
+        """The collection and role of a key that acts on one collection only, or None."""
+        found = None
+        for collection, roles in self.collections.items():
+            for role, expected in roles.items():
+                if hmac.compare_digest(key.encode(), expected.encode()):
+                    found = (collection, role)
+        return found
+
+    def known(self, key: str) -> bool:
+        """Whether ``key`` is any configured key, of the whole gallery or of one collection."""
+        return self.role_of(key) is not None or self.collection_role_of(key) is not None
 
 
 def _check(role: str, key: Any, where: str) -> str:
@@ -59,25 +78,52 @@ def read_key_file(path: str | os.PathLike[str]) -> dict[str, str]:
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
         raise ConfigurationError(f"the API key file {path} is not valid {path.suffix[1:] or 'JSON'}: {error}") from None
-    if not isinstance(data, dict) or not set(data) & set(ROLES):
+    if not isinstance(data, dict) or not set(data) & {*ROLES, "collections"}:
         raise ConfigurationError(f"the API key file {path} must hold an object with 'admin' and/or 'recognize' keys")
-    unknown = set(data) - set(ROLES)
+    unknown = set(data) - {*ROLES, "collections"}
     if unknown:
         raise ConfigurationError(f"the API key file {path} has unknown members: {', '.join(sorted(unknown))}")
-    return {role: _check(role, key, str(path)) for role, key in data.items()}
+    return {role: _check(role, key, str(path)) for role, key in data.items() if role in ROLES}
+
+
+def read_collection_keys(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    """The ``collections`` member of a key file: collection -> role -> key, each name and key checked."""
+    path = Path(path).expanduser()
+    text = path.read_text(encoding="utf-8")
+    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    members = data.get("collections", {})
+    if not isinstance(members, dict):
+        raise ConfigurationError(f"'collections' in the API key file {path} must map collection names to keys")
+    result: dict[str, dict[str, str]] = {}
+    for name, roles in members.items():
+        try:
+            collection = check_collection(name)
+        except InvalidCollectionError as error:
+            raise ConfigurationError(f"the API key file {path}: {error.message}") from None
+        if not isinstance(roles, dict) or not roles or set(roles) - set(ROLES):
+            raise ConfigurationError(
+                f"the API key file {path}: collection {name!r} must hold 'admin' and/or 'recognize' keys"
+            )
+        result[collection] = {role: _check(role, key, f"{path} (collection {name})") for role, key in roles.items()}
+    return result
 
 
 def load_keys(settings: Mapping[str, Any]) -> ApiKeys:
     """The keys from the settings (``FACEPRINT_API_KEYS_FILE`` first, then the single-key variables)."""
     keys: dict[str, str] = {}
+    collections: dict[str, dict[str, str]] = {}
     if settings.get("FACEPRINT_API_KEYS_FILE"):
         keys.update(read_key_file(settings["FACEPRINT_API_KEYS_FILE"]))
+        collections = read_collection_keys(settings["FACEPRINT_API_KEYS_FILE"])
     for role, variable in ((ADMIN, "FACEPRINT_ADMIN_KEY"), (RECOGNIZE, "FACEPRINT_RECOGNIZE_KEY")):
         if settings.get(variable):
             keys[role] = _check(role, settings[variable], variable)
     if len(keys) == 2 and keys[ADMIN] == keys[RECOGNIZE]:
         raise ConfigurationError("the admin and recognize keys must differ")
-    return ApiKeys(keys)
+    every = [*keys.values(), *(key for roles in collections.values() for key in roles.values())]
+    if len(set(every)) != len(every):
+        raise ConfigurationError("every API key must differ: one key is given for two roles or collections")
+    return ApiKeys(keys, collections)
 
 
 def default_key_file() -> Path:

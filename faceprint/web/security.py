@@ -96,11 +96,20 @@ def current_role() -> str | None:
         if not keys.configured:
             role = ADMIN
         elif key is not None:
-            role = keys.role_of(key)
+            role = keys.role_of(key) or collection_role(keys, key)
         else:
             role = session_store().role(session.get("sid"), dict(keys.keys))
         g.faceprint_role = role
     return g.faceprint_role
+
+
+def collection_role(keys: ApiKeys, key: str) -> str | None:
+    """The role of a key that acts on one collection only, on a request to that collection's URLs (else None)."""
+    found = keys.collection_role_of(key)
+    if found is None:
+        return None
+    collection, role = found
+    return role if (request.view_args or {}).get("collection") == collection else None
 
 
 def allows(role: str | None, needed: str) -> bool:
@@ -190,7 +199,7 @@ def check_request() -> Response | None:
     key = presented_key()
     if key is not None and keys.configured:
         check_auth_throttle()
-        if keys.role_of(key) is None:
+        if not keys.known(key):
             record_auth_failure()
             raise Unauthorized("the API key is not valid")
     with_key = key is not None and keys.configured
@@ -201,6 +210,11 @@ def check_request() -> Response | None:
         needed = getattr(view, "faceprint_role", RECOGNIZE)
         role = current_role()
         if needed != PUBLIC and role is None:
+            scoped = keys.collection_role_of(key) if with_key and key is not None else None
+            if scoped is not None:
+                raise Forbidden(
+                    f"this key acts only on the collection {scoped[0]!r}: use /api/v1/collections/{scoped[0]}/..."
+                )
             raise Unauthorized("an API key is required: send it as X-API-Key or Authorization: Bearer")
         if not allows(role, needed):
             what = "listing the gallery needs" if needed == GALLERY else "this needs"
