@@ -1,9 +1,10 @@
 """Clustering quality on a mixed collection with identities hidden: the 4,992 LFW View 1 images and the
 celebrity-faces-31 collection (training and validation folders), one face each. Reports BCubed and pairwise
 precision, recall and F for faceprint's clustering (``faceprint.library.clustering``) beside plain DBSCAN and
-HDBSCAN on the same embeddings, and the time and memory of clustering 100k synthetic faces incrementally.
+HDBSCAN on the same embeddings. The time and memory of clustering 100k faces are measured by
+``benchmarks.library_speed cluster``.
 
-    python -m benchmarks.clustering [--limit N] [--scale 100000]
+    python -m benchmarks.clustering [--limit N]
 
 Embeddings come from the content cache (``~/.cache/faceprint``), so a second run does not embed again."""
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DATASETS, machine, peak_memory_mb, write_result
+from benchmarks.common import DATASETS, machine, write_result
 from faceprint.library.clustering import Clusterer, Faces, link_threshold, quality_matrix
 from faceprint.scoring import shipped_scoring
 
@@ -126,22 +127,9 @@ def baseline(vectors, algorithm: str, **options) -> np.ndarray:
     return HDBSCAN(**options).fit_predict(joined)
 
 
-def synthetic(count: int, people: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Unit vectors scattered around ``people`` random centres with FaceNet/dlib-like spreads."""
-    owners = rng.integers(0, people, count)
-    vectors = {}
-    for model, dim, spread in (("facenet", 512, 0.045), ("dlib", 128, 0.06)):
-        centres = rng.standard_normal((people, dim)).astype(np.float32)
-        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-        v = centres[owners] + spread * rng.standard_normal((count, dim)).astype(np.float32)
-        vectors[model] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return vectors, np.tile([7.0, 5.0], (count, 1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, help="use a random subset of this many photos")
-    parser.add_argument("--scale", type=int, default=0, help="also time clustering this many synthetic faces")
     parser.add_argument("--thresholds", type=float, nargs="*", default=[], help="extra link thresholds to try")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -160,15 +148,6 @@ def main() -> None:
     result["methods"] = rows
     for name, row in rows.items():
         print(f"{name:40s} " + " ".join(f"{k}={v}" for k, v in row.items()))
-    if args.scale:
-        rng = np.random.default_rng(2)
-        fake, fake_quality = synthetic(args.scale, args.scale // 20, rng)
-        before = peak_memory_mb()
-        labels, seconds = faceprint_clusters(fake, fake_quality, None, batches=10)
-        result["scale"] = {"faces": args.scale, "runs": 10, "seconds": round(seconds, 1),
-                           "peak_memory_mb": round(max(before, peak_memory_mb()), 0),
-                           "clusters": len(np.unique(labels[labels >= 0]))}  # fmt: skip
-        print("scale:", result["scale"])
     print("written to", write_result("clustering", result))
 
 

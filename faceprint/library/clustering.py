@@ -26,6 +26,7 @@ BLOCK = 256
 EXACT_LIMIT = 20_000
 """Up to this many faces the neighbour search is exact; above it, an inverted-file index (see ``nearest``)."""
 PROBES = 16
+PAIRS = 16_384
 
 
 def link_threshold(scoring) -> float:
@@ -130,11 +131,14 @@ class Clusterer:
         self.neighbours = neighbours
 
     def similarity(self, faces: Faces, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """The calibrated similarity of face pairs (index arrays)."""
-        cosines = np.stack(
-            [np.einsum("nd,nd->n", faces.vectors[m][left], faces.vectors[m][right]) for m in self.models], axis=1
-        )
-        return np.atleast_1d(self.scoring.similarity(cosines, pair_quality(faces.quality[left], faces.quality[right])))
+        """The calibrated similarity of face pairs (index arrays), in blocks of ``PAIRS`` (bounded memory)."""
+        parts = [np.zeros(0)]
+        for start in range(0, len(left), PAIRS):
+            a, b = left[start : start + PAIRS], right[start : start + PAIRS]
+            cosines = [np.einsum("nd,nd->n", faces.vectors[m][a], faces.vectors[m][b]) for m in self.models]
+            quality = pair_quality(faces.quality[a], faces.quality[b])
+            parts.append(np.atleast_1d(self.scoring.similarity(np.stack(cosines, axis=1), quality)))
+        return np.concatenate(parts)
 
     def _average(self, faces: Faces, a: list[int], b: list[int], rng: np.random.Generator) -> float:
         """Mean similarity of every face of group ``a`` with every face of group ``b`` (up to ``SAMPLE`` each)."""
