@@ -11,17 +11,14 @@ from faceprint.errors import FaceprintError
 
 
 def _recognizer(args: argparse.Namespace, folder: str):
-    """The recognizer on ``--gallery`` (or the default gallery). A SQLite gallery file that does not exist is refused
-    when named, and replaced by an empty one for the default (faces are still tracked, every track unknown)."""
-    from faceprint.gallery import default_gallery_url, sqlite_path
+    """The recognizer on ``--gallery`` (or the default gallery) and ``--collection``. A SQLite gallery file or a
+    collection that does not exist is refused when named, and the default gallery that does not exist yet is replaced
+    by an empty one (faces are still tracked, every track unknown)."""
+    from faceprint.cli_common import gallery_from_args
     from faceprint.pipeline import FacePipeline
     from faceprint.recognizer import FaceRecognizer
 
-    url = (args.gallery or default_gallery_url()).strip()
-    if url.lower().startswith("sqlite:") and not sqlite_path(url).exists():
-        if args.gallery:
-            raise FaceprintError(f"no gallery at {sqlite_path(url)}: check --gallery, or enroll someone first")
-        url = f"sqlite:///{folder}/empty.db"
+    url = gallery_from_args(args) or f"sqlite:///{folder}/empty.db"
     return FaceRecognizer(gallery=url, pipeline=FacePipeline())
 
 
@@ -97,12 +94,15 @@ def register(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser, gallery: argparse.ArgumentParser
 ) -> None:
     """Add ``video`` to the ``faceprint`` parser (``common``: --json, --quiet and detection options; ``gallery``)."""
+    from faceprint.cli_common import add_collection_option
+
     p = sub.add_parser(
         "video",
         parents=[common, gallery],
         help="who appears when in a video file, stream (rtsp://, http://) or webcam (/dev/video0)",
     )
     p.add_argument("source", metavar="PATH|URL", help="a video file, a stream URL or a capture device")
+    add_collection_option(p)
     p.add_argument(
         "--threshold",
         type=float,

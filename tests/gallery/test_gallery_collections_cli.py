@@ -67,6 +67,7 @@ def test_an_unknown_collection_is_an_error_for_commands_that_only_read(capsys, s
         ["recognize", photo],
         ["gallery", "info"],
         ["gallery", "export", "out.zip"],
+        ["video", "clip.mp4"],
     ):
         code, out, err = run(capsys, *command, *gallery, "--collection", "visitors")
         assert code == 2 and out == "", command
