@@ -1,5 +1,6 @@
 """``/api/v1/collections``: the gallery's collections (separate sets of people), and under
-``/api/v1/collections/<collection>/`` the people and recognition endpoints of ``/api/v1`` on that collection.
+``/api/v1/collections/<collection>/`` the people and recognition (photo and video) endpoints of ``/api/v1`` on that
+collection.
 
 The views are those of ``api.py``, registered a second time on the same blueprint with the collection in the path
 (so keys, CSRF, rate limits and errors apply as to ``/api/v1``); ``/api/v1/people`` and ``/api/v1/recognize`` keep
@@ -16,6 +17,7 @@ from marshmallow import Schema, fields
 
 from faceprint.gallery import list_collections
 from faceprint.web import api as views
+from faceprint.web import video_api
 from faceprint.web.api import api
 from faceprint.web.openapi import operation
 from faceprint.web.runtime import get_recognizer, use_collection
@@ -55,6 +57,7 @@ def _in_collection(view: Callable, creates: bool) -> Callable:
 # (rule under /collections/<collection>, view, method, whether it may create the collection)
 COLLECTION_ROUTES: tuple[tuple[str, Callable, str, bool], ...] = (
     ("/recognize", views.recognize, "POST", False),
+    ("/video", video_api.video, "POST", False),
     ("/people", views.list_people, "GET", False),
     ("/people", views.enroll, "POST", True),
     ("/people/<name>", views.get_person, "GET", False),

@@ -82,6 +82,7 @@ def test_unknown_collections_are_404_for_readers_and_never_created(client, sampl
         client.patch("/api/v1/collections/visitors/people/Obama", json={"name": "X"}),
         client.post("/api/v1/collections/visitors/recognize", data={"image": upload(photo)}),
         client.post("/api/v1/collections/visitors/people/Obama/photos", data={"images": upload(photo)}),
+        client.post("/api/v1/collections/visitors/video", data={"video": upload(photo)}),
     ]
     for response in requests:
         assert "no collection named 'visitors'" in error(response, 404, "unknown_collection")
@@ -101,6 +102,7 @@ def test_the_openapi_document_describes_the_collection_endpoints(client):
     parameter = next(p for p in people["parameters"] if p["name"] == "collection")
     assert parameter["schema"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,39}$"
     assert "/api/v1/collections/{collection}/recognize" in paths
+    assert "/api/v1/collections/{collection}/video" in paths
     assert "/api/v1/collections/{collection}/people/{name}/photos/{photo_id}/thumbnail" in paths
     operation_ids = [op["operationId"] for path in paths.values() for op in path.values() if isinstance(op, dict)]
     assert len(operation_ids) == len(set(operation_ids))
