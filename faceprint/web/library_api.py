@@ -19,6 +19,7 @@ from PIL import Image
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.base import normalize_name
+from faceprint.imaging import DEFAULT_MAX_BYTES
 from faceprint.web import library_schemas as schemas
 from faceprint.web.api import api
 from faceprint.web.errorhandlers import ApiError
@@ -214,6 +215,8 @@ def photo_image(photo_id: int) -> Response:
         raise ApiError(f"no indexed photo {photo_id}", code="unknown_photo", http_status=404)
     path = photo["path"]
     try:
+        if os.stat(path).st_size > DEFAULT_MAX_BYTES:
+            raise FaceprintError(f"{path}: larger than an indexed photo may be")
         data = Path(path).read_bytes()
         pixels, _ = decode_photo(data, path)
     except (OSError, FaceprintError):

@@ -14,6 +14,8 @@ PAGES = {
     "/recognize": "Recognise faces",
     "/celebrity": "Celebrity look-alike",
     "/people": "People",
+    "/library": "Library",
+    "/clusters": "Unknown faces",
 }
 
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button")]
