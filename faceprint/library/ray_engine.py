@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -91,6 +92,20 @@ class PhotoAnalyser:
         if digest == previous or digest in self.skip:
             return (KNOWN, digest)
         return decode_row(path, digest, stamp, data)
+
+
+def start_local_ray(ray, num_cpus: int, attempts: int = 3, **options) -> None:
+    """Start a Ray cluster on this machine, on the loopback address. Ray gives its node 30 s to register, which a
+    busy machine can miss: then it tries again (``RuntimeError`` after ``attempts``)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **options)
+            return
+        except Exception as exc:  # Ray raises a bare Exception for this time-out
+            ray.shutdown()
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise RuntimeError(str(exc)) from None
+            log.warning("the local Ray cluster did not start in time (attempt %d of %d)", attempt, attempts)
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -209,7 +224,8 @@ class RayIndexer:
                 todo, skip = again, frozenset()
             writers.wait()
         except ray.exceptions.RayError as exc:  # e.g. workers that cannot import faceprint on another machine
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # Ray colours its messages
+            first = text.splitlines()[0] if text else type(exc).__name__
             raise FaceprintError(
                 f"the Ray job failed: {first} (finished batches are stored; run again to go on)"
             ) from None
@@ -233,7 +249,7 @@ class RayIndexer:
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                ray.init(num_cpus=len(os.sched_getaffinity(0)), _node_ip_address="127.0.0.1", **options)
+                start_local_ray(ray, len(os.sched_getaffinity(0)), **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
             raise FaceprintError(f"cannot start or join {where}: {exc}") from None
