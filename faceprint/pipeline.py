@@ -144,7 +144,7 @@ class FacePipeline:
     ) -> list[np.ndarray]:
         """Every face's embedding by model ``name``: from the cache where present, the rest in one batch."""
         embedder = self.embedder(name)
-        keys = [array_key(image.digest, embedder.version, points) for image, points in zip(images, landmarks)]
+        keys = [array_key(image.digest, embedder.cache_version, points) for image, points in zip(images, landmarks)]
         vectors: list[np.ndarray | None] = [self.cache.get(key) if self.cache is not None else None for key in keys]
         missing = [index for index, vector in enumerate(vectors) if vector is None]
         if missing:

@@ -59,6 +59,8 @@ class NetworkEmbedder:
         self.centre = None if centre is None else np.asarray(centre, dtype=np.float32)
         centre_tag = "none" if centre is None else hashlib.sha1(self.centre.tobytes()).hexdigest()[:10]
         self.version = f"{self.base_version}/flip={int(flip)}/centre={centre_tag}"
+        self.cache_version = self.version
+        """What cached embeddings are keyed by: ``version``, plus how the network runs where that changes its output."""
 
     def _embed_raw(self, faces: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -21,6 +21,7 @@ from faceprint.onnx_engine import (
     default_engine,
     files_digest,
     graph_def_to_onnx,
+    int8_kernels_saturate,
     quantize_int8,
     shared_network,
 )
@@ -123,6 +124,9 @@ class FaceNetEmbedder(NetworkEmbedder):
         self.base_version = f"facenet-20180408-102900/{standardisation}{int8}/t1"
         self.batch_size = batch_size
         super().__init__(flip, centre)
+        if self.precision == "int8" and int8_kernels_saturate():
+            # Embeddings cached before the quantisation ran as float arithmetic here came from saturating kernels.
+            self.cache_version = f"{self.version}/qdq-float"
         self._function = None
         self._lock = threading.Lock()
 
