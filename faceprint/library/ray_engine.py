@@ -245,6 +245,8 @@ class RayIndexer:
             return False
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         logging.getLogger("ray").setLevel(logging.ERROR)
+        # Ray's C++ core prints notices on the terminal (one per actor pool); real failures still raise.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         try:
             if self.address:
                 ray.init(address=self.address, **options)
@@ -262,7 +264,7 @@ class RayIndexer:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         cpus = float(ray.cluster_resources().get("CPU", 1))
         workers = self.workers or max(1, int(cpus // self.cpus_per_worker))
         items = [
