@@ -186,8 +186,8 @@ class Clusterer:
             singles = len(members[a]) == 1 and len(members[b]) == 1  # their average is this pair's own score
             sizes = (len(members[a]), len(members[b]))
             if not singles:
-                if refused.get((a, b)) == sizes:  # the same two groups as last time: the same answer
-                    continue
+                if sizes[0] <= SAMPLE and sizes[1] <= SAMPLE and refused.get((a, b)) == sizes:
+                    continue  # the same two small groups as last time: the same answer
                 if self._average(faces, members[a], members[b], rng) < self.threshold:
                     refused[(a, b)] = sizes
                     continue
