@@ -47,6 +47,7 @@ BEFORE = "before: 5 best faces embedded per track, looks every 0.2 s"
 ACCURACY_VARIANTS = {"faceprint (default)": VideoSettings(), BEFORE: VideoSettings(first_samples=5, interval=0.2)}
 FRAME_TIMES = {round(t, 2) for t in np.arange(0, 6.0, 0.2)}
 """Frames recognised one by one as photos (5 a second of the 6 s accuracy videos)."""
+BACKGROUND = "background face"
 CONDITIONS = ("clear", "blur", "cover", "small", "shrinking")
 
 
@@ -203,15 +204,16 @@ def plan_video(rng, held: dict[str, list[Path]], strangers: list[Path], duration
     return plan
 
 
-def whose(plan, shapes: dict[str, tuple], box, seconds: float, size=(640, 480)) -> int | None:
-    """The plan entry whose photo holds the centre of ``box`` (x y w h) at ``seconds``."""
+def whose(plan, shapes: dict[str, tuple], box, seconds: float, size=(640, 480)) -> tuple[int, bool] | None:
+    """The plan entry whose photo holds the centre of ``box`` (x y w h) at ``seconds``, and whether it is the photo's
+    own face (centred: the photos are centred on their person) rather than someone in its background."""
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     for index, (actor, _condition, _who) in enumerate(plan):
         if not actor.start <= seconds < actor.end:
             continue
         x, y, w, h = placement(actor, shapes[str(actor.photo)], size, seconds)
         if x <= cx < x + w and y <= cy < y + h:
-            return index
+            return index, abs(cx - x - w / 2) < 0.2 * w and abs(cy - y - h / 2) < 0.2 * h
     return None
 
 
@@ -229,7 +231,7 @@ def run_accuracy(recognizer, held, strangers, folder: Path, videos: int, rng) ->
         actors = [a for a, _c, _w in plan]
         shapes = {str(a.photo): load_photo(a.photo).shape for a in actors}
         path = make_video(folder / f"accuracy-{number}.mp4", actors, duration, seed=number)
-        tracks: dict[str, dict[int, list[dict]]] = {}
+        tracks: dict[str, dict[tuple, list[dict]]] = {}
         for variant, settings in ACCURACY_VARIANTS.items():
             tracks[variant] = defaultdict(list)
             for track in analyse_video(path, recognizer, settings).to_dict()["tracks"]:
@@ -239,7 +241,7 @@ def run_accuracy(recognizer, held, strangers, folder: Path, videos: int, rng) ->
                     false_tracks[variant] += 1
                 else:
                     tracks[variant][owner].append(track)
-        frames: dict[int, list[tuple[float, str | None]]] = defaultdict(list)
+        frames: dict[tuple, list[tuple[float, str | None]]] = defaultdict(list)
         with VideoReader(path, max_side=640) as reader:
             for frame in reader.frames(lambda t: round(t, 2) in FRAME_TIMES):
                 if frame.pixels is None:
@@ -248,14 +250,19 @@ def run_accuracy(recognizer, held, strangers, folder: Path, videos: int, rng) ->
                     owner = whose(plan, shapes, face["box"], frame.time)
                     if owner is not None:
                         frames[owner].append((face_rank(face["quality"]), face["identity"]))
-        for index, (_actor, condition, who) in enumerate(plan):
-            found = frames.get(index)
+        owners = sorted({key for v in tracks.values() for key in v} | set(frames))
+        for index, main in [(i, True) for i in range(len(plan))] + [k for k in owners if not k[1]]:
+            _actor, condition, who = plan[index]
+            if not main:  # someone behind the person in a photo: never enrolled, a stranger
+                condition, who = BACKGROUND, ""
+            key = (index, main)
+            found = frames.get(key)
             rows.append(
                 {
                     "condition": condition,
                     "who": who,
-                    "tracks": {v: [t["identity"] for t in tracks[v].get(index, [])] for v in ACCURACY_VARIANTS},
-                    "frames": [identity for _rank, identity in frames.get(index, [])],
+                    "tracks": {v: [t["identity"] for t in tracks[v].get(key, [])] for v in ACCURACY_VARIANTS},
+                    "frames": [identity for _rank, identity in found or []],
                     "best_frame": max(found, key=lambda pair: pair[0])[1] if found else "(not found)",
                 }
             )
@@ -285,7 +292,7 @@ def summarise(rows: list[dict]) -> dict:
             return sum(1 for i, w in pairs if w and i and i != w)
 
         return {
-            "faces_shown": len(selected),
+            "faces_shown": len(selected),  # background faces: those detected at least once
             "faces_without_track": sum(1 for r in selected if not r["tracks"][main]),
             "faces_split": sum(1 for r in selected if len(r["tracks"][main]) > 1),
             "per_track": {
@@ -321,7 +328,7 @@ def summarise(rows: list[dict]) -> dict:
 
     return {
         "overall": figures(rows),
-        "by_condition": {c: figures([r for r in rows if r["condition"] == c]) for c in CONDITIONS},
+        "by_condition": {c: figures([r for r in rows if r["condition"] == c]) for c in (*CONDITIONS, BACKGROUND)},
     }
 
 
@@ -340,7 +347,7 @@ def main() -> None:
         folder = Path(name)
         recognizer, held, strangers = build_gallery(folder, rng)
         threshold = round(recognizer.default_threshold(), 1)
-        answer["gallery"] = {"people": recognizer.gallery.count(), "threshold": threshold}
+        answer["gallery"] = {"people": len(held), "photos": recognizer.gallery.count(), "threshold": threshold}
         if args.only != "accuracy":
             answer["speed"] = run_speed(recognizer, folder, args.speed_seconds, args.repeat, args.sizes, rng)
         if args.only != "speed":
