@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from faceprint.cache import default_cache_dir
 from faceprint.cli import main
 from faceprint.library.library import PhotoLibrary
 
@@ -65,6 +66,10 @@ def test_killed_index_run_resumes_without_duplicates(photos: Path, tmp_path: Pat
     reference = _faces(gallery_url, folder)
     killed = f"sqlite:///{tmp_path / 'killed.db'}"
     env = {**os.environ, "FACEPRINT_CACHE_DIR": str(tmp_path / "cache")}
+    # A cache of its own, but with the networks this session has prepared: preparing them afresh in the child
+    # (minutes on a busy machine) would outlast the wait below before anything is stored.
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "onnx").symlink_to(default_cache_dir() / "onnx", target_is_directory=True)
     command = [sys.executable, "-m", "faceprint.cli", "index", str(folder), "--gallery", killed, "--batch", "2"]
     process = subprocess.Popen([*command, "--no-cache", "--quiet"], env=env, stderr=subprocess.DEVNULL)
     deadline, stored = time.monotonic() + 180, 0
