@@ -134,18 +134,23 @@ class LibraryStore:
 
     # --- reading faces ----------------------------------------------------------------------------------------
 
-    def photos_of(self, name: str) -> list[dict]:
-        """Every indexed face named as ``name``: photo path, box and similarity, by path."""
+    def _faces_named(self, name: str, columns: str) -> list[tuple]:
+        """``columns`` of every indexed face named as ``name`` (``f``: the face, ``ph``: its photo), by path then
+        face; ``UnknownPersonError`` when nobody has that name."""
         name = normalize_name(name)
         with self.engine.read() as tx:
             if tx.one("SELECT 1 FROM people WHERE name = ?", (name,)) is None:
                 raise UnknownPersonError(f"no person named {name!r} in the gallery")
-            rows = tx.all(
-                "SELECT ph.path, f.face, f.similarity, f.id FROM library_faces f "
+            return tx.all(
+                f"SELECT {columns} FROM library_faces f "
                 "JOIN library_photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id "
                 "WHERE p.name = ? ORDER BY ph.path, f.id",
                 (name,),
             )
+
+    def photos_of(self, name: str) -> list[dict]:
+        """Every indexed face named as ``name``: photo path, box and similarity, by path."""
+        rows = self._faces_named(name, "ph.path, f.face, f.similarity, f.id")
         return [
             {
                 "photo": path,
@@ -318,16 +323,7 @@ class LibraryStore:
 
     def person_faces(self, name: str) -> list[dict]:
         """Every indexed face named as ``name`` with its photo's id and size (``UnknownPersonError``)."""
-        name = normalize_name(name)
-        with self.engine.read() as tx:
-            if tx.one("SELECT 1 FROM people WHERE name = ?", (name,)) is None:
-                raise UnknownPersonError(f"no person named {name!r} in the gallery")
-            rows = tx.all(
-                "SELECT f.id, ph.id, ph.path, ph.width, ph.height, ph.taken, f.face, f.similarity FROM library_faces f "
-                "JOIN library_photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id "
-                "WHERE p.name = ? ORDER BY ph.path, f.id",
-                (name,),
-            )
+        rows = self._faces_named(name, "f.id, ph.id, ph.path, ph.width, ph.height, ph.taken, f.face, f.similarity")
         return [
             {"face_id": r[0], "photo_id": r[1], "photo": r[2], "width": r[3], "height": r[4], "taken": r[5],
              "box": self.engine.read_json(r[6])["box"], "similarity": None if r[7] is None else float(r[7])}
