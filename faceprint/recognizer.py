@@ -342,8 +342,6 @@ class FaceRecognizer:
         ranked = sorted(best.items(), key=lambda item: -item[1])[:top]
         return [{"name": person, "similarity": round(score, 1)} for person, score in ranked]
 
-    _rank_people = rank_people  # the former private name, for callers not yet moved to ``rank_people``
-
     def add_face(
         self, name: str, image: ImageSource, face: int | Sequence[float] | None = None, store_image: bool = False
     ) -> PhotoOutcome:

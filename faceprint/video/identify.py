@@ -50,7 +50,7 @@ def score_faces(recognizer, samples: Sequence[FaceSample], top: int = 10) -> lis
     scored = []
     empty = recognizer.gallery.count() == 0
     for sample, face_vectors in zip(samples, vectors):
-        ranked = [] if empty else recognizer._rank_people(face_vectors, sample.measures, top, qualities)
+        ranked = [] if empty else recognizer.rank_people(face_vectors, sample.measures, top, qualities)
         scored.append(ScoredFace(sample, face_vectors, {c["name"]: c["similarity"] for c in ranked}))
     return scored
 
