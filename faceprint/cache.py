@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.npy_bytes import load_npy_bytes
 from faceprint.paths import default_cache_dir
 
 
@@ -59,7 +60,7 @@ class ArrayCache:
 
     def get(self, key: str) -> np.ndarray | None:
         row = self._connection().execute("SELECT value FROM arrays WHERE key = ?", (key,)).fetchone()
-        return None if row is None else np.load(io.BytesIO(row[0]), allow_pickle=False)
+        return None if row is None else load_npy_bytes(row[0])
 
     def put(self, key: str, value: np.ndarray) -> None:
         buffer = io.BytesIO()

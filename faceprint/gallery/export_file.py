@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ import numpy as np
 
 from faceprint.errors import FaceprintError, GalleryFileError
 from faceprint.gallery.base import PhotoData, check_photo_data
+from faceprint.npy_bytes import load_npy_bytes
 
 FORMAT = "faceprint-gallery-export"
 FORMAT_VERSION = 1
@@ -144,7 +144,7 @@ class ExportFile:
         if not isinstance(name, str) or name not in self.manifest["members"]:
             raise self.fail(f"the array {name!r} is not a listed member")
         try:
-            return np.load(io.BytesIO(self.archive.read(name)), allow_pickle=False)
+            return load_npy_bytes(self.archive.read(name))
         except (ValueError, OSError, EOFError) as error:
             raise self.fail(f"the array {name} is damaged ({error})") from None
 
