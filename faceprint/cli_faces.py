@@ -166,6 +166,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.action == "fetch":
         return _fetch_model(args)
+    if args.action == "prepare":
+        return _prepare_models(args)
     rows = []
     for name in MODEL_SPECS:
         spec = model_spec(name)
@@ -196,6 +198,32 @@ def cmd_models(args: argparse.Namespace) -> int:
             )
             if row["reason"]:
                 print(f"         not available: {row['reason']}")
+    return 0
+
+
+def _prepare_models(args: argparse.Namespace) -> int:
+    """``faceprint models prepare``: convert the detector and the default embedding networks to ONNX now (the first
+    use would), so that machines without the converter can be given the prepared files."""
+    from faceprint.embedding.registry import DEFAULT_MODELS
+    from faceprint.paths import default_cache_dir
+    from faceprint.pipeline import FacePipeline
+
+    if args.name:
+        raise FaceprintError("'models prepare' prepares the detector and the default models; it takes no name")
+    FacePipeline().load_models(DEFAULT_MODELS)
+    folder = default_cache_dir() / "onnx"
+    # The portable graphs; each machine derives its own optimised copies (``*.optimised-*``) from them.
+    files = sorted(p for p in folder.glob("*.onnx") if not p.name.startswith(".") and ".optimised-" not in p.name)
+    rows = [{"file": path.name, "bytes": path.stat().st_size} for path in files]
+    if args.json:
+        print_json({"folder": str(folder), "prepared": rows})
+    else:
+        for row in rows:
+            print(f"{row['bytes'] / 1e6:7.1f} MB  {row['file']}")
+        print(
+            f"prepared in {folder}: copy this folder to another machine's cache folder ($FACEPRINT_CACHE_DIR/onnx) "
+            "and it runs without TensorFlow or the converter"
+        )
     return 0
 
 
@@ -260,9 +288,18 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
         p.set_defaults(func=func)
 
     p = sub.add_parser(
-        "models", parents=[parents.output], help="list embedding models (sources, availability); fetch optional ones"
+        "models",
+        parents=[parents.output],
+        help="list embedding models (sources, availability); fetch optional ones; prepare the networks",
     )
-    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list", help="list (default) or fetch")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "fetch", "prepare"],
+        default="list",
+        help="list (default); fetch an optional model; prepare the detector and default networks as ONNX files "
+        "(needs the converter: pip install 'faceprint[convert]')",
+    )
     p.add_argument("name", nargs="?", metavar="MODEL", help="with fetch: the model to fetch (openface)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="with fetch: a local copy of the official weights")
     p.add_argument("--url", help="with fetch: a mirror of the weights file (its md5 is still checked)")

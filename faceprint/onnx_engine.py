@@ -115,8 +115,9 @@ def converted_model(name: str, digest: str, convert: Callable[[], bytes]) -> Pat
         if prepared:
             return prepared[-1]
         raise ModelUnavailableError(
-            f"the network '{name}' is not prepared on this machine, and preparing it (once) needs TensorFlow and "
-            "tf2onnx: pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0"
+            f"the network '{name}' is not prepared on this machine, and preparing it (once) needs the converter: "
+            "pip install 'faceprint[convert]' (then 'faceprint models prepare'), or copy the prepared files of "
+            f"another machine into {folder}"
         )
     path = folder / f"{name}-{digest}-tf2onnx{version}-opset{OPSET}.onnx"
     if path.is_file():

@@ -190,3 +190,73 @@ def test_people_and_gallery_commands_import_no_heavy_module(samples, pipeline, t
         check=False,
     )
     assert [person["name"] for person in json.loads(result.stdout)["people"]] == ["Barack Obama"]
+
+
+NO_CONVERTER = BLOCK + textwrap.dedent(
+    """
+    import importlib.metadata
+    _version = importlib.metadata.version
+
+    def version(name):  # as on a machine where 'faceprint[convert]' was not installed
+        if name.lower() in ("tf2onnx", "tensorflow", "tensorflow-cpu", "onnx"):
+            raise importlib.metadata.PackageNotFoundError(name)
+        return _version(name)
+
+    importlib.metadata.version = version
+    """
+)
+
+
+def test_prepared_networks_copied_to_another_cache_run_without_the_converter(samples, gallery, tmp_path):
+    """``models prepare`` lists the portable graphs; copied into an empty cache, they are all a machine without
+    TensorFlow or tf2onnx needs to recognise (its optimised copies are derived there, by ONNX Runtime alone)."""
+    import shutil
+
+    from faceprint.paths import default_cache_dir
+
+    result = subprocess.run(
+        [sys.executable, "-m", "faceprint.cli", "models", "prepare", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FACEPRINT_CACHE_DIR": str(default_cache_dir())},
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    names = [row["file"] for row in answer["prepared"]]
+    for network in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet", "facenet-int8", "dlib-resnet"):
+        assert any(name.startswith(network + "-") for name in names), (network, names)
+    assert not any(".optimised-" in name for name in names)
+    cache = tmp_path / "copied-cache"
+    (cache / "onnx").mkdir(parents=True)
+    for name in names:
+        shutil.copy(Path(answer["folder"]) / name, cache / "onnx" / name)
+    env = {**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{gallery}", "FACEPRINT_CACHE_DIR": str(cache)}
+    group = samples / "group" / "obama_and_biden_2.jpg"
+    result = subprocess.run(
+        [sys.executable, "-c", NO_CONVERTER + CLI, "detect", str(group), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["images"][0]["faces"]) >= 2
+
+
+def test_without_prepared_networks_or_converter_a_command_says_how_to_prepare_them(samples, gallery, tmp_path):
+    env = {**os.environ, "FACEPRINT_GALLERY": f"sqlite:///{gallery}", "FACEPRINT_CACHE_DIR": str(tmp_path)}
+    photo = samples / "people" / "obama" / "obama.jpg"
+    result = subprocess.run(
+        [sys.executable, "-c", NO_CONVERTER + CLI, "detect", str(photo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "faceprint[convert]" in result.stderr and "models prepare" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -66,3 +66,14 @@ def test_the_image_prepares_the_networks_with_the_app_warm_up():
     assert "FACEPRINT_CACHE_DIR=/opt/faceprint/cache" in dockerfile
     assert "chown -R faceprint:faceprint /opt/faceprint" in dockerfile  # ONNX Runtime may re-optimise per CPU
     assert re.search(r'CMD \["faceprint", "serve", "--host", "0.0.0.0", "--port", "8000"', dockerfile)
+
+
+def test_the_image_carries_the_prepared_networks_but_not_the_converter():
+    from faceprint.onnx_engine import OPSET
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    prepare, runtime = dockerfile.split("\nFROM ")[1:]
+    assert "pip install '.[convert]' && faceprint models prepare" in prepare
+    assert "RUN pip install . " in runtime and "[convert]" not in runtime and "tensorflow" not in runtime.lower()
+    copied = re.search(r"COPY --from=prepare /opt/faceprint/cache/onnx/(\S+) /opt/faceprint/cache/onnx/", runtime)
+    assert copied and copied.group(1) == f"*-opset{OPSET}.onnx"
