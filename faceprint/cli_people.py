@@ -123,6 +123,10 @@ def _known_people(folder: str) -> list[tuple[str, list[str]]]:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
+    if args.fpir is not None:
+        from faceprint.scoring import check_fpir
+
+        check_fpir(args.fpir)  # before any model loads
     if args.known is not None:
         if args.gallery is not None or args.collection is not None:
             raise FaceprintError("give either --gallery/--collection or --known, not both")
@@ -144,7 +148,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
 def _recognize_with(recognizer, args: argparse.Namespace) -> int:
     def analyse(source: str) -> dict:
-        return {"faces": recognizer.recognize(source, threshold=args.threshold)}
+        return {"faces": recognizer.recognize(source, threshold=args.threshold, fpir=args.fpir)}
 
     def describe(face: dict) -> str:
         x, y, w, h = face["box"]
@@ -232,11 +236,19 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
         help="recognise against the people in DIR instead of a gallery (one sub-folder per person, or photos named "
         "after them: DIR/ada.jpg); nothing is stored",
     )
-    p.add_argument(
+    operating_point = p.add_mutually_exclusive_group()
+    operating_point.add_argument(
         "--threshold",
         type=float,
         help="similarity (0-100) from which a face is named (default: the one at which at most 1%% of strangers are "
         "named for the gallery's size; see docs/recognition.md)",
+    )
+    operating_point.add_argument(
+        "--fpir",
+        type=float,
+        metavar="RATE",
+        help="choose the operating point by the share of strangers that may be named as someone, for this gallery's "
+        "size: e.g. 0.001 (stricter) or 0.05 (names more hard faces); 0.0001 to 0.5, default 0.01",
     )
     add_annotate_option(p)
     add_collection_option(p)

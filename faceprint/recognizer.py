@@ -18,7 +18,7 @@ from faceprint.gallery import Gallery, collection_url, default_gallery_url, open
 from faceprint.imaging import ImageSource, describe
 from faceprint.pipeline import FacePipeline, LoadedImage
 from faceprint.quality import QualityGate, face_measures, quality_problems
-from faceprint.scoring import pair_quality, quality_features, scorer_for
+from faceprint.scoring import check_fpir, pair_quality, quality_features, scorer_for
 from faceprint.types import Face
 from faceprint.verification import Calibration
 from faceprint.verifier import verify
@@ -131,9 +131,9 @@ class FaceRecognizer:
             store_thumbnails=self.store_thumbnails,
         )
 
-    def default_threshold(self) -> float:
-        """Similarity from which a face is named: at most 1% of strangers named for this gallery's size, raised when
-        its people look more alike than usual (see ``faceprint.scoring``).
+    def default_threshold(self, fpir: float | None = None) -> float:
+        """Similarity from which a face is named: at most 1% of strangers (or the chosen ``fpir``) named for this
+        gallery's size, raised when its people look more alike than usual (see ``faceprint.scoring``).
 
         The value is kept while the gallery is unchanged, checked on every call, so that a change made by another
         process (another app server on the same PostgreSQL gallery) counts at once. A store with ``revision()``
@@ -149,9 +149,9 @@ class FaceRecognizer:
         if cached is None or cached[0] != state:
             people = self.gallery.people() if people is None else people
             shift = self.scoring.gallery_shift(self._cross_similarities(people))
-            cached = (state, self.scoring.identification_threshold(len(people), shift))
+            cached = (state, len(people), shift)
             self._threshold_cache = cached
-        return cached[1]
+        return self.scoring.identification_threshold(cached[1], cached[2], fpir)
 
     def _cross_similarities(self, people, limit: int = 200) -> np.ndarray:
         """Similarities between enrolled photos of different people (of at most ``limit`` people, chosen evenly)."""
@@ -261,16 +261,23 @@ class FaceRecognizer:
         return buffer.getvalue()
 
     # -- recognition ------------------------------------------------------------------------------
-    def recognize(self, image: ImageSource, threshold: float | None = None, top: int = 3) -> list[dict]:
+    def recognize(
+        self, image: ImageSource, threshold: float | None = None, top: int = 3, fpir: float | None = None
+    ) -> list[dict]:
         """For every face in the image: its quality, the enrolled person it is (or None for "unknown"), the
         similarity (0-100, see ``faceprint.scoring``), the threshold used, the best ``top`` candidates and, for an
-        unknown face close to someone, that person and a hint."""
+        unknown face close to someone, that person and a hint. The threshold is ``threshold`` if given, else the
+        one at which at most ``fpir`` of strangers (default 1%) are named in this gallery."""
+        if threshold is not None and fpir is not None:
+            raise FaceprintError("give a threshold or a false-positive identification rate, not both")
+        if fpir is not None:
+            check_fpir(fpir)
         self.pipeline.load_models(self.models, wait=False)  # the networks load while the photo is decoded and detected
         loaded = self.pipeline.load(image)
         faces = self.pipeline.detect(loaded)
         if not faces:
             return []
-        limit = self.default_threshold() if threshold is None else float(threshold)
+        limit = self.default_threshold(fpir) if threshold is None else float(threshold)
         vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
         qualities: dict[int, dict] = {}
         results = []

@@ -36,6 +36,9 @@ MIN_CROSS_PAIRS = 20
 MIN_GALLERY = 10
 """The identification threshold of a gallery smaller than this is that of a gallery of this size: with one to nine
 people a stranger has few chances, and a lower threshold would name near misses."""
+FPIR_RANGE = (0.0001, 0.5)
+"""The false-positive identification rates a caller may choose (``--fpir``, the API's ``fpir``): 1 in 10,000 to
+one half. Below it the measured stranger tail is too thin to say where the threshold lies."""
 QUALITY_DEFAULTS = {"size": 112.0, "sharpness": 200.0, "score": 1.0, "yaw": 0.0, "roll": 0.0}
 """Quality assumed for a face whose measures are unknown (an ordinary, frontal, sharp 112 px face)."""
 
@@ -57,6 +60,14 @@ def similarity_from_llr(llr: np.ndarray | float) -> np.ndarray | float:
     """The 0-100 score of a natural-log likelihood ratio: 50 + 5 * log10(LR), clipped."""
     value = np.clip(50.0 + 5.0 * np.asarray(llr, dtype=np.float64) / math.log(10.0), 0.0, 100.0)
     return float(value) if np.ndim(value) == 0 else value
+
+
+def check_fpir(fpir: float) -> float:
+    """``fpir`` if it is a rate a caller may choose (``FPIR_RANGE``), else a clear error."""
+    low, high = FPIR_RANGE
+    if not (isinstance(fpir, int | float) and math.isfinite(fpir) and low <= fpir <= high):
+        raise FaceprintError(f"the false-positive identification rate must be between {low:g} and {high:g}, not {fpir}")
+    return float(fpir)
 
 
 def llr_from_similarity(similarity: float) -> float:
@@ -130,15 +141,19 @@ class QualityScore:
         cosines = np.stack([np.einsum("nd,nd->n", vectors[m][left], vectors[m][right]) for m in self.models], 1)
         return np.atleast_1d(self.similarity(cosines, pair_quality(quality[left], quality[right])))
 
-    def identification_threshold(self, gallery_people: int, shift: float = 0.0) -> float:
-        """The default threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the
-        measured rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR,
-        so that the FPIR holds whatever the gallery's size; plus the gallery's own ``shift`` (``gallery_shift``).
-        Galleries under ``MIN_GALLERY`` people count as that many."""
+    def identification_threshold(self, gallery_people: int, shift: float = 0.0, fpir: float | None = None) -> float:
+        """The threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the measured
+        rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR (the
+        shipped ``identify_fpir`` unless ``fpir`` is given), so that the FPIR holds whatever the gallery's size; plus
+        the gallery's own ``shift`` (``gallery_shift``). Galleries under ``MIN_GALLERY`` people count as that many."""
         tail = self.impostor_tail
+        if fpir is not None:
+            check_fpir(fpir)
         if not tail:
+            if fpir is not None:
+                raise FaceprintError("this scoring file holds no stranger tail, so it cannot set a chosen FPIR")
             return self.identify_threshold
-        target = self.identify_fpir / max(gallery_people, MIN_GALLERY)
+        target = (self.identify_fpir if fpir is None else fpir) / max(gallery_people, MIN_GALLERY)
         points = sorted((float(s), rate) for s, rate in tail.items())
         base = next((similarity for similarity, rate in points if rate <= target), points[-1][0])
         return round(min(100.0, base + shift), 1)
@@ -246,7 +261,12 @@ class FusionScore:
     def gallery_shift(self, cross_similarities) -> float:
         return 0.0
 
-    def identification_threshold(self, gallery_people: int, shift: float = 0.0) -> float:
+    def identification_threshold(self, gallery_people: int, shift: float = 0.0, fpir: float | None = None) -> float:
+        if fpir is not None:
+            raise FaceprintError(
+                "a chosen FPIR needs the quality-aware score of the default models (facenet and dlib); "
+                "give a threshold instead"
+            )
         return _probability_to_similarity(self.fusion.far_thresholds[self.identify_far])
 
 

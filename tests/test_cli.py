@@ -126,12 +126,24 @@ def test_enroll_recognize_and_manage_people(capsys, samples, tmp_path):
     faces = json.loads(out)["images"][0]["faces"]
     assert {"Obama", "Biden"} <= {face["identity"] for face in faces}
     assert set(faces[0]) >= {"box", "identity", "similarity", "threshold", "candidates"}
+    code, out, _ = run(capsys, "recognize", "--json", "--fpir", "0.001", str(people / "obama" / "obama2.jpg"), *gallery)
+    strict = json.loads(out)["images"][0]["faces"][0]
+    assert code == 0 and strict["threshold"] > faces[0]["threshold"] and strict["identity"] in {"Obama", None}
     code, _, _ = run(capsys, "people", "rename", "Biden", "Joe Biden", *gallery)
     assert code == 0
     code, _, err = run(capsys, "people", "rename", "Nobody", "X", *gallery)
     assert code == 2 and "Nobody" in err
     code, out, _ = run(capsys, "people", "delete", "Obama", "--json", *gallery)
     assert [p["name"] for p in json.loads(out)["people"]] == ["Joe Biden"]
+
+
+def test_recognize_refuses_an_fpir_out_of_range_or_with_a_threshold(capsys, samples, tmp_path):
+    photo = str(samples / "people" / "obama" / "obama.jpg")
+    code, _, err = run(capsys, "recognize", photo, "--fpir", "2", "--known", str(tmp_path))
+    assert code == 2 and "false-positive identification rate must be between" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["recognize", photo, "--fpir", "0.01", "--threshold", "60"])
+    assert exited.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_enroll_needs_names_and_photos(capsys, tmp_path):

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from faceprint import FaceRecognizer
+from faceprint.errors import FaceprintError
 from faceprint.imaging import load_image
 from faceprint.scoring import (
+    FPIR_RANGE,
     MIN_GALLERY,
     FusionScore,
     QualityScore,
@@ -60,6 +62,26 @@ def test_identification_threshold_keeps_the_fpir_as_the_gallery_grows():
     for size, threshold in zip(sizes, thresholds):
         rate = scoring.impostor_tail[f"{threshold:g}"]
         assert rate * size <= scoring.identify_fpir or threshold == 100.0
+
+
+def test_a_chosen_fpir_sets_the_threshold_from_the_same_tail():
+    """A stricter rate gives a higher threshold and a looser one a lower threshold, each read off the same measured
+    stranger tail as the default; rates outside FPIR_RANGE and model sets without a tail are refused."""
+    scoring = shipped_scoring()
+    assert scoring.identification_threshold(100, fpir=scoring.identify_fpir) == scoring.identification_threshold(100)
+    rates = [0.001, 0.005, 0.01, 0.05, 0.2]
+    thresholds = [scoring.identification_threshold(100, fpir=rate) for rate in rates]
+    assert thresholds == sorted(thresholds, reverse=True) and thresholds[0] > thresholds[-1], thresholds
+    for rate, threshold in zip(rates, thresholds):
+        assert scoring.impostor_tail[f"{threshold:g}"] * 100 <= rate or threshold == 100.0
+        below = f"{threshold - 1:g}"
+        assert below not in scoring.impostor_tail or scoring.impostor_tail[below] * 100 > rate
+    assert scoring.identification_threshold(100, 3.0, fpir=0.05) == pytest.approx(thresholds[3] + 3.0)
+    for bad in (0.0, FPIR_RANGE[0] / 2, FPIR_RANGE[1] * 1.5, math.nan, -0.01):
+        with pytest.raises(FaceprintError, match="false-positive identification rate"):
+            scoring.identification_threshold(100, fpir=bad)
+    with pytest.raises(FaceprintError, match="give a threshold"):
+        scorer_for(["facenet"]).identification_threshold(100, fpir=0.01)
 
 
 def test_model_sets_without_a_quality_score_use_the_lfw_fusion_on_the_same_scale():
@@ -136,6 +158,23 @@ def test_an_unknown_face_close_to_someone_shows_the_closest_person_and_a_hint(ga
         assert "Barack Obama" in face["hint"]
     far = gallery_of_two.recognize(samples / "people" / "rose_leslie" / "img1.jpg")[0]
     assert far["identity"] is None and ("closest" not in far or far["similarity"] >= far["threshold"] - 15.0)
+
+
+def test_recognize_at_a_chosen_fpir(gallery_of_two, pipeline, samples, tmp_path):
+    """The operating point can be chosen by the share of strangers named: the threshold each face reports is the
+    gallery's threshold at that rate, and a threshold and a rate together are refused."""
+    probe = samples / "people" / "obama" / "obama2.jpg"
+    default = gallery_of_two.recognize(probe)[0]
+    strict = gallery_of_two.recognize(probe, fpir=0.001)[0]
+    loose = gallery_of_two.recognize(probe, fpir=0.1)[0]
+    assert strict["threshold"] == gallery_of_two.default_threshold(0.001) > default["threshold"]
+    assert loose["threshold"] == gallery_of_two.default_threshold(0.1) < default["threshold"]
+    assert strict["similarity"] == default["similarity"] == loose["similarity"]
+    assert loose["identity"] == "Barack Obama"
+    with pytest.raises(FaceprintError, match="not both"):
+        gallery_of_two.recognize(probe, threshold=60.0, fpir=0.01)
+    with pytest.raises(FaceprintError, match="false-positive identification rate"):
+        gallery_of_two.recognize(probe, fpir=0.9)
 
 
 def test_people_enrolled_from_three_photos_are_named_in_group_photos_and_no_one_else(pipeline, tmp_path):

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from faceprint.errors import FaceprintError, UnknownPhotoError
 from faceprint.gallery.base import normalize_name
+from faceprint.scoring import FPIR_RANGE
 from faceprint.web import schemas
 from faceprint.web.errorhandlers import ApiError
 from faceprint.web.keys import ADMIN
@@ -147,9 +148,12 @@ def recognize() -> Response:
     """Who is every face? The enrolled person (identity null = unknown), similarity, threshold and candidates."""
     upload = image_field("image")
     threshold = number("threshold", 0.0, 100.0)
+    fpir = number("fpir", *FPIR_RANGE)
+    if threshold is not None and fpir is not None:
+        raise ApiError("give 'threshold' or 'fpir', not both")
     top = whole_number("top", 1, MAX_TOP, 3)
     width, height = image_size(upload)
-    faces = _run([upload], lambda: get_recognizer().recognize(upload.data, threshold=threshold, top=top))
+    faces = _run([upload], lambda: get_recognizer().recognize(upload.data, threshold=threshold, top=top, fpir=fpir))
     return jsonify(width=width, height=height, faces=faces)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields
 
+from faceprint.scoring import FPIR_RANGE
+
 BINARY = {"type": "string", "format": "binary"}
 BASE64 = {"description": "the image file, base64-encoded, or a data: URL"}
 
@@ -78,7 +80,7 @@ class RecognizedFace(DetectedFace):
     identity = fields.String(required=True, allow_none=True, metadata={"description": "null means unknown"})
     similarity = fields.Float(required=True, allow_none=True, metadata={"description": SIMILARITY})
     threshold = fields.Float(
-        required=True, metadata={"description": "identification threshold: at most 1% of strangers named"}
+        required=True, metadata={"description": "identification threshold used (default: 1% of strangers named)"}
     )
     candidates = fields.List(fields.Nested(Candidate), required=True)
     closest = fields.String(metadata={"description": "for an unknown face near someone: that person"})
@@ -206,17 +208,26 @@ class VerifyJson(RequestBody):
     image_b = fields.String(required=True, metadata=BASE64)
 
 
-THRESHOLD = {"description": "fused-similarity threshold, 0-1 (default: 1 false accept in 100,000)"}
+THRESHOLD = {
+    "description": "similarity (0-100) from which a face is named (default: the one at which at most 1% of "
+    "strangers are named for the gallery's size)"
+}
+FPIR = {
+    "description": "instead of a threshold: the share of strangers that may be named as someone, for the gallery's "
+    "size (default 0.01)"
+}
 TOP = {"description": "how many candidates per face"}
 
 
 class RecognizeForm(ImageForm):
-    threshold = fields.Float(metadata={**THRESHOLD, "minimum": 0, "maximum": 1})
+    threshold = fields.Float(metadata={**THRESHOLD, "minimum": 0, "maximum": 100})
+    fpir = fields.Float(metadata={**FPIR, "minimum": FPIR_RANGE[0], "maximum": FPIR_RANGE[1]})
     top = fields.Integer(metadata={**TOP, "minimum": 1, "maximum": 50})
 
 
 class RecognizeJson(ImageJson):
-    threshold = fields.Float(metadata={**THRESHOLD, "minimum": 0, "maximum": 1})
+    threshold = fields.Float(metadata={**THRESHOLD, "minimum": 0, "maximum": 100})
+    fpir = fields.Float(metadata={**FPIR, "minimum": FPIR_RANGE[0], "maximum": FPIR_RANGE[1]})
     top = fields.Integer(metadata={**TOP, "minimum": 1, "maximum": 50})
 
 

@@ -244,6 +244,19 @@ def test_recognise_options_threshold_and_top(client, enrolled, photos):
         error_of(response, 400, "invalid_request")
 
 
+def test_recognise_at_a_chosen_share_of_strangers(client, enrolled, photos):
+    def threshold_at(**options) -> float:
+        response = client.post("/api/v1/recognize", json={"image": b64(photos["obama"]), **options})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["faces"][0]["threshold"]
+
+    default = threshold_at()
+    assert threshold_at(fpir=0.001) > default > threshold_at(fpir="0.2")
+    for bad in ({"fpir": 0}, {"fpir": 0.9}, {"fpir": "often"}, {"fpir": 0.01, "threshold": 60}):
+        response = client.post("/api/v1/recognize", json={"image": b64(photos["obama"]), **bad})
+        error_of(response, 400, "invalid_request")
+
+
 def test_people_list_photos_and_thumbnails(client, enrolled):
     people = client.get("/api/v1/people").get_json()["people"]
     obama = next(p for p in people if p["name"] == "Barack Obama")
