@@ -72,7 +72,9 @@ def evaluate(scoring, vectors, gallery, genuine, strangers, aggregate: str) -> d
     limit = scoring.identification_threshold(len(gallery), shift)
 
     def threshold(probe) -> float:
-        return limit
+        """The default for this probe's face: its size band's operating point, as ``recognize`` applies it."""
+        measures = vectors[probe][2] or {}
+        return scoring.identification_threshold(len(gallery), shift, face_size=measures.get("size"))
 
     rank1 = accepted_right = wrong_accept = 0
     for name, probe in genuine:
@@ -91,6 +93,10 @@ def evaluate(scoring, vectors, gallery, genuine, strangers, aggregate: str) -> d
         "genuine_probes": len(genuine),
         "stranger_probes": len(strangers),
         "threshold": limit,
+        "thresholds_by_size": {
+            "small": scoring.identification_threshold(len(gallery), shift, face_size=0.0),
+            "large": scoring.identification_threshold(len(gallery), shift, face_size=1e4),
+        },
         "gallery_shift": shift,
         "rank1_accuracy": round(rank1 / len(genuine), 4),
         "identification_rate": round(accepted_right / len(genuine), 4),

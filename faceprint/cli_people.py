@@ -240,15 +240,15 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     operating_point.add_argument(
         "--threshold",
         type=float,
-        help="similarity (0-100) from which a face is named (default: the one at which at most 1%% of strangers are "
-        "named for the gallery's size; see docs/recognition.md)",
+        help="similarity (0-100) from which a face is named (default: at most 1%% of strangers named for the "
+        "gallery's size, 0.5%% for faces of 64 px and more, 2.5%% below; see docs/recognition.md)",
     )
     operating_point.add_argument(
         "--fpir",
         type=float,
         metavar="RATE",
         help="choose the operating point by the share of strangers that may be named as someone, for this gallery's "
-        "size: e.g. 0.001 (stricter) or 0.05 (names more hard faces); 0.0001 to 0.5, default 0.01",
+        "size and every face size alike: e.g. 0.001 (stricter) or 0.05 (names more hard faces); 0.0001 to 0.5",
     )
     add_annotate_option(p)
     add_collection_option(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,13 +131,20 @@ class FaceRecognizer:
             store_thumbnails=self.store_thumbnails,
         )
 
-    def default_threshold(self, fpir: float | None = None) -> float:
+    def default_threshold(self, fpir: float | None = None, face_size: float | None = None) -> float:
         """Similarity from which a face is named: at most 1% of strangers (or the chosen ``fpir``) named for this
-        gallery's size, raised when its people look more alike than usual (see ``faceprint.scoring``).
+        gallery's size, raised when its people look more alike than usual (see ``faceprint.scoring``). A face of
+        known ``face_size`` (px) gets its size band's operating point: stricter for large faces, which carry more
+        evidence, more lenient for small ones.
 
         The value is kept while the gallery is unchanged, checked on every call, so that a change made by another
         process (another app server on the same PostgreSQL gallery) counts at once. A store with ``revision()``
         answers the check in one small query; otherwise the people are read and compared."""
+        people, shift = self._gallery_state()
+        return self.scoring.identification_threshold(people, shift, fpir, face_size)
+
+    def _gallery_state(self) -> tuple[int, float]:
+        """The gallery's number of people and look-alike shift, recomputed only when the gallery changed."""
         revision = getattr(self.gallery, "revision", None)
         people = None
         if revision is not None:
@@ -151,7 +158,15 @@ class FaceRecognizer:
             shift = self.scoring.gallery_shift(self._cross_similarities(people))
             cached = (state, len(people), shift)
             self._threshold_cache = cached
-        return self.scoring.identification_threshold(cached[1], cached[2], fpir)
+        return cached[1], cached[2]
+
+    def threshold_rule(self, fpir: float | None = None) -> Callable[[dict], float]:
+        """The default threshold as a function of a face's quality measures, for many faces of one gallery state
+        (the gallery is checked once)."""
+        if fpir is not None:
+            check_fpir(fpir)
+        people, shift = self._gallery_state()
+        return lambda measures: self.scoring.identification_threshold(people, shift, fpir, measures.get("size"))
 
     def _cross_similarities(self, people, limit: int = 200) -> np.ndarray:
         """Similarities between enrolled photos of different people (of at most ``limit`` people, chosen evenly)."""
@@ -277,14 +292,14 @@ class FaceRecognizer:
         faces = self.pipeline.detect(loaded)
         if not faces:
             return []
-        limit = self.default_threshold(fpir) if threshold is None else float(threshold)
+        rule = self.threshold_rule(fpir) if threshold is None else (lambda _measures: float(threshold))
         vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
         qualities: dict[int, dict] = {}
         results = []
         for face, face_vectors in zip(faces, vectors):
             measures = face_measures(loaded.pixels, face)
             candidates = self.rank_people(face_vectors, measures, top, qualities)
-            results.append(self._decide(face, measures, candidates, limit))
+            results.append(self._decide(face, measures, candidates, rule(measures)))
         return results
 
     def _decide(self, face: Face, measures: dict, candidates: list[dict], threshold: float) -> dict:

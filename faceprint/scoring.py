@@ -10,8 +10,11 @@ impostors are not accepted either. The readable score is
 
 so 50 means "no evidence either way" and every 5 points is ten times more evidence. Verification (1:1) and
 identification (1:N) then differ only in their operating point: the identification threshold is the similarity at
-which a stranger is named as someone (false-positive identification rate, FPIR) at most 1% of the time for a
-gallery of 100 people, measured on degraded faces, and it rises with larger galleries so that this rate holds."""
+which a stranger is named as someone (false-positive identification rate, FPIR) at most 1% of the time for the
+gallery's size, measured on degraded faces, and it rises with larger galleries so that this rate holds. The 1% is
+spent where it buys recognitions: a large face (from ``size_bands["cut"]`` px) carries more evidence, so its
+threshold aims at a lower rate (0.5%) and a small face's at a higher one (2.5%), chosen on the calibration trials
+so that the whole stays at 1% while unaltered photos stay at 0.5%."""
 
 from __future__ import annotations
 
@@ -92,6 +95,9 @@ class QualityScore:
     identify_gallery: int
     impostor_tail: dict[str, float] = field(default_factory=dict)
     """Rate at which a stranger's face reaches each whole similarity against one enrolled person (3 photos)."""
+    size_bands: dict = field(default_factory=dict)
+    """Operating points by the probe face's size: ``{"cut": px, "small": {"fpir", "tail"}, "large": {"fpir",
+    "tail"}}``, each tail measured on strangers' faces of that band (empty: one tail for every face)."""
     gallery_reference: float = 0.0
     """The 99th percentile of similarities between enrolled photos of different people in the calibration trials'
     galleries. A gallery whose people look more alike than that (one photographer, one light, one age group) has a
@@ -141,21 +147,30 @@ class QualityScore:
         cosines = np.stack([np.einsum("nd,nd->n", vectors[m][left], vectors[m][right]) for m in self.models], 1)
         return np.atleast_1d(self.similarity(cosines, pair_quality(quality[left], quality[right])))
 
-    def identification_threshold(self, gallery_people: int, shift: float = 0.0, fpir: float | None = None) -> float:
+    def identification_threshold(
+        self, gallery_people: int, shift: float = 0.0, fpir: float | None = None, face_size: float | None = None
+    ) -> float:
         """The threshold for a gallery of ``gallery_people``: the lowest similarity at which (people x the measured
-        rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR (the
-        shipped ``identify_fpir`` unless ``fpir`` is given), so that the FPIR holds whatever the gallery's size; plus
-        the gallery's own ``shift`` (``gallery_shift``). Galleries under ``MIN_GALLERY`` people count as that many."""
-        tail = self.impostor_tail
+        rate at which a stranger's face reaches it against one enrolled person) is at most the target FPIR, so that
+        the FPIR holds whatever the gallery's size; plus the gallery's own ``shift`` (``gallery_shift``). Galleries
+        under ``MIN_GALLERY`` people count as that many.
+
+        The target and the tail: a chosen ``fpir`` applies to every face with the whole tail; otherwise a face of
+        known ``face_size`` gets its size band's target and tail (``size_bands``), and a face of unknown size the
+        shipped ``identify_fpir`` with the whole tail."""
         if fpir is not None:
             check_fpir(fpir)
+        tail, target = self.impostor_tail, self.identify_fpir if fpir is None else fpir
+        if fpir is None and face_size is not None and self.size_bands:
+            band = self.size_bands["small" if face_size < self.size_bands["cut"] else "large"]
+            tail, target = band["tail"], band["fpir"]
         if not tail:
             if fpir is not None:
                 raise FaceprintError("this scoring file holds no stranger tail, so it cannot set a chosen FPIR")
             return self.identify_threshold
-        target = (self.identify_fpir if fpir is None else fpir) / max(gallery_people, MIN_GALLERY)
-        points = sorted((float(s), rate) for s, rate in tail.items())
-        base = next((similarity for similarity, rate in points if rate <= target), points[-1][0])
+        rate = target / max(gallery_people, MIN_GALLERY)
+        points = sorted((float(s), r) for s, r in tail.items())
+        base = next((similarity for similarity, r in points if r <= rate), points[-1][0])
         return round(min(100.0, base + shift), 1)
 
     def to_dict(self) -> dict:
@@ -170,6 +185,7 @@ class QualityScore:
             "identify_fpir": self.identify_fpir,
             "identify_gallery": self.identify_gallery,
             "impostor_tail": self.impostor_tail,
+            "size_bands": self.size_bands,
             "gallery_reference": self.gallery_reference,
             "provenance": self.provenance,
         }
@@ -187,6 +203,7 @@ class QualityScore:
             identify_fpir=float(data["identify_fpir"]),
             identify_gallery=int(data["identify_gallery"]),
             impostor_tail={str(k): float(v) for k, v in data.get("impostor_tail", {}).items()},
+            size_bands=_size_bands(data.get("size_bands") or {}),
             gallery_reference=float(data.get("gallery_reference", 0.0)),
             provenance=data.get("provenance", {}),
         )
@@ -203,6 +220,17 @@ class QualityScore:
         except (ValueError, KeyError, TypeError) as exc:
             message = f"{path} is not a scoring file written by tools/calibrate_quality.py ({exc})"
             raise FaceprintError(message) from None
+
+
+def _size_bands(data: dict) -> dict:
+    """``size_bands`` as read from a scoring file, with numbers as numbers (empty stays empty)."""
+    if not data:
+        return {}
+    bands = {"cut": float(data["cut"])}
+    for band in ("small", "large"):
+        tail = {str(k): float(v) for k, v in data[band]["tail"].items()}
+        bands[band] = {"fpir": float(data[band]["fpir"]), "tail": tail}
+    return bands
 
 
 def fit_quality_score(
@@ -261,7 +289,9 @@ class FusionScore:
     def gallery_shift(self, cross_similarities) -> float:
         return 0.0
 
-    def identification_threshold(self, gallery_people: int, shift: float = 0.0, fpir: float | None = None) -> float:
+    def identification_threshold(
+        self, gallery_people: int, shift: float = 0.0, fpir: float | None = None, face_size: float | None = None
+    ) -> float:
         if fpir is not None:
             raise FaceprintError(
                 "a chosen FPIR needs the quality-aware score of the default models (facenet and dlib); "

@@ -142,6 +142,28 @@ def test_a_small_soft_face_of_an_enrolled_person_is_named(gallery_of_two, pipeli
     faces = gallery_of_two.recognize(probe)
     assert faces and faces[0]["quality"]["size"] < 60, faces
     assert faces[0]["identity"] == "Barack Obama", faces
+    assert faces[0]["threshold"] == gallery_of_two.default_threshold(face_size=faces[0]["quality"]["size"])
+
+
+def test_large_faces_get_a_stricter_operating_point_than_small_ones():
+    """The default's 1% of strangers is spent where it buys recognitions: a band's threshold comes from its own
+    stranger tail at its own target, and a chosen FPIR applies to every face alike."""
+    scoring = shipped_scoring()
+    bands = scoring.size_bands
+    cut, small, large = bands["cut"], bands["small"], bands["large"]
+    assert 24.0 < cut < 112.0 and large["fpir"] < scoring.identify_fpir < small["fpir"]
+    for people in (10, 37, 100, 1000):
+        low = scoring.identification_threshold(people, face_size=cut - 1)
+        high = scoring.identification_threshold(people, face_size=cut)
+        assert low < high, people
+        for threshold, band in ((low, small), (high, large)):
+            assert band["tail"][f"{threshold:g}"] * people <= band["fpir"] or threshold == 100.0
+        chosen = scoring.identification_threshold(people, fpir=0.01)
+        assert chosen == scoring.identification_threshold(people, fpir=0.01, face_size=cut - 1)
+        assert chosen == scoring.identification_threshold(people, fpir=0.01, face_size=cut)
+    assert scoring.identification_threshold(37, 2.0, face_size=30.0) == pytest.approx(
+        scoring.identification_threshold(37, face_size=30.0) + 2.0
+    )
 
 
 def test_small_faces_of_strangers_stay_unknown(gallery_of_two, pipeline, samples, tmp_path):

@@ -15,13 +15,17 @@ files that ``benchmarks/open_set_degraded.py`` reports on are used here.
 3. Identification threshold: open-set trials on the same pool, 100 people enrolled from 3 photos that pass the
    enrollment quality gate, every face of everyone else a stranger; the smallest whole similarity at which at most
    1% of strangers are named, over 20 seeded trials pooled. The per-comparison impostor tail is stored too, so
-   larger galleries get a higher threshold at the same FPIR."""
+   larger galleries get a higher threshold at the same FPIR.
+4. Size bands: the same trials' tails split by the stranger's face size; the cut and the two bands' target FPIRs
+   that name the most genuine probes while at most 1% of all strangers and 0.5% of strangers in unaltered photos
+   are named (``--bands-only`` measures only this, keeping the score already in ``--out``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,15 +82,28 @@ def person_scores(score: QualityScore, embedded: Embedded, quality: np.ndarray, 
     return np.stack(columns, axis=1)
 
 
-def open_set_trials(score, embedded, quality, people: int, photos: int, trials: int, seed: int):
-    """Pooled over seeded trials: the best-person LLR of every stranger, and of every genuine probe with whether the
-    best person was the right one."""
+@dataclass
+class Trials:
+    """Open-set trials pooled: each stranger's best-person LLR and all its per-person LLRs, each genuine probe's
+    best LLR and whether the best person was the right one, and the pool rows of both."""
+
+    stranger_best: np.ndarray
+    stranger_all: np.ndarray
+    genuine_best: np.ndarray
+    genuine_right: np.ndarray
+    stranger_rows: np.ndarray
+    genuine_rows: np.ndarray
+
+
+def open_set_trials(score, embedded, quality, people: int, photos: int, trials: int, seed: int) -> Trials:
+    """Seeded trials of ``people`` enrolled from ``photos`` photos that pass the enrollment gate; every other photo of
+    theirs is a genuine probe, 3,000 faces of everyone else are strangers."""
     passes = gate_passes(embedded)
     by_person: dict[str, list[int]] = {}
     for index, identity in enumerate(embedded.identities):
         by_person.setdefault(str(identity), []).append(index)
     eligible = sorted(p for p, ix in by_person.items() if sum(passes[ix]) >= photos and len(ix) >= photos + 1)
-    stranger_best, stranger_all, genuine_best, genuine_right = [], [], [], []
+    stranger_best, stranger_all, genuine_best, genuine_right, stranger_rows, genuine_rows = [], [], [], [], [], []
     for trial in range(trials):
         rng = np.random.default_rng(seed + trial)
         chosen = rng.choice(len(eligible), min(people, len(eligible)), replace=False)
@@ -109,15 +126,71 @@ def open_set_trials(score, embedded, quality, people: int, photos: int, trials: 
         matrix = person_scores(score, embedded, quality, strangers, enrolled)
         stranger_best.append(matrix.max(axis=1))
         stranger_all.append(matrix)
+        stranger_rows.append(strangers)
         matrix = person_scores(score, embedded, quality, np.array(genuine_probes), enrolled)
         genuine_best.append(matrix.max(axis=1))
         genuine_right.append(np.array([names[k] for k in matrix.argmax(axis=1)]) == np.array(genuine_names))
-    return (
-        np.concatenate(stranger_best),
-        np.concatenate(stranger_all),
-        np.concatenate(genuine_best),
-        np.concatenate(genuine_right),
-    )
+        genuine_rows.append(np.array(genuine_probes))
+    return Trials(*(np.concatenate(x) for x in (stranger_best, stranger_all, genuine_best, genuine_right)),
+                  np.concatenate(stranger_rows), np.concatenate(genuine_rows))  # fmt: skip
+
+
+BAND_CUTS = (40.0, 48.0, 56.0, 64.0, 80.0)
+BAND_TARGETS = {
+    "large": (0.004, 0.005, 0.006, 0.007, 0.008, 0.01),
+    "small": (0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05),
+}
+CLEAN_FPIR = 0.005
+"""The most strangers in unaltered photos that the default may name (a clean collection such as LFW or ORL)."""
+
+
+def band_tail(per_comparison: np.ndarray) -> dict[str, float]:
+    """The rate at which a stranger's face reaches each similarity against one person, at 0.5-point steps."""
+    return {f"{s:g}": float(np.mean(per_comparison >= s)) for s in np.arange(50.0, 100.01, 0.5)}
+
+
+def choose_size_bands(embedded: Embedded, trials: Trials, fpir: float, people: int) -> tuple[dict, dict]:
+    """The face-size cut and the two bands' target FPIRs that name the most genuine probes of the calibration trials
+    while at most ``fpir`` of all strangers and ``CLEAN_FPIR`` of strangers in unaltered photos are named; each
+    band's tail is measured on strangers of that band. Returns the ``size_bands`` and what they achieved."""
+    from faceprint.scoring import QualityScore, similarity_from_llr
+
+    size = embedded.quality["size"]
+    per_comparison = similarity_from_llr(trials.stranger_all)
+    comparison_size = np.repeat(size[trials.stranger_rows], trials.stranger_all.shape[1])
+    stranger = similarity_from_llr(trials.stranger_best)
+    genuine = similarity_from_llr(trials.genuine_best)
+    stranger_size, genuine_size = size[trials.stranger_rows], size[trials.genuine_rows]
+    clean = embedded.variants[trials.stranger_rows] == 0
+    best = None
+    for cut in BAND_CUTS:
+        small = comparison_size < cut
+        tails = {"small": band_tail(per_comparison.ravel()[small]), "large": band_tail(per_comparison.ravel()[~small])}
+        for large_fpir in BAND_TARGETS["large"]:
+            for small_fpir in BAND_TARGETS["small"]:
+                bands = {"cut": cut, "small": {"fpir": small_fpir, "tail": tails["small"]}}
+                bands["large"] = {"fpir": large_fpir, "tail": tails["large"]}
+                draft = QualityScore(("dlib", "facenet"), (0.0,), 0.0, 0.0, (0.0, 0.0), 50, 50, fpir, people,
+                                     size_bands=bands)  # fmt: skip
+                low = draft.identification_threshold(people, face_size=0.0)
+                high = draft.identification_threshold(people, face_size=cut)
+                named = stranger >= np.where(stranger_size >= cut, high, low)
+                identified = float(
+                    np.mean((genuine >= np.where(genuine_size >= cut, high, low)) & trials.genuine_right)
+                )
+                if (
+                    np.mean(named) <= fpir
+                    and np.mean(named[clean]) <= CLEAN_FPIR
+                    and (best is None or identified > best[0])
+                ):
+                    record = {"cut_px": cut, "fpir_small": small_fpir, "fpir_large": large_fpir,
+                              "thresholds_for_gallery": [low, high], "identification_rate": round(identified, 4),
+                              "fpir": round(float(np.mean(named)), 4),
+                              "fpir_unaltered_photos": round(float(np.mean(named[clean])), 4)}  # fmt: skip
+                    best = (identified, bands, record)
+    if best is None:
+        raise SystemExit("no size bands keep both stranger rates: widen BAND_TARGETS")
+    return best[1], best[2]
 
 
 def gallery_reference(score: QualityScore, embedded: Embedded, quality: np.ndarray, people: int, seed: int) -> float:
@@ -163,6 +236,9 @@ def main() -> None:
     parser.add_argument("--fpir", type=float, default=0.01)
     parser.add_argument("--gallery", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bands-only", action="store_true", help="keep the score in --out and measure only its size bands (step 4)"
+    )
     args = parser.parse_args()
 
     from faceprint.scoring import similarity_from_llr
@@ -170,6 +246,11 @@ def main() -> None:
     pool = load_or_embed("calibration", args.copies, args.work)
     embedded = pool.subset(pool.found)
     quality = face_quality(embedded)
+    if args.bands_only:
+        score = QualityScore.load(args.out)
+        trials = open_set_trials(score, embedded, quality, args.gallery, 3, trials=20, seed=args.seed)
+        save_with_bands(score, embedded, trials, args)
+        return
     rng = np.random.default_rng(args.seed)
     i, j, same = make_pairs(embedded, rng)
     cosines, pair_q = pair_inputs(embedded, quality, i, j)
@@ -183,9 +264,10 @@ def main() -> None:
     verify_threshold = lfw_verification_threshold(score)
     reference = gallery_reference(score, embedded, quality, args.gallery, args.seed)
     # Identification threshold from open-set trials on this pool (never the benchmark pool).
-    strangers, per_comparison, genuine, right = open_set_trials(
-        score, embedded, quality, args.gallery, 3, trials=20, seed=args.seed
-    )
+    trials = open_set_trials(score, embedded, quality, args.gallery, 3, trials=20, seed=args.seed)
+    strangers, per_comparison, genuine, right = (
+        trials.stranger_best, trials.stranger_all, trials.genuine_best, trials.genuine_right
+    )  # fmt: skip
     stranger_similarity = similarity_from_llr(strangers)
     per_comparison_similarity = similarity_from_llr(per_comparison)
     steps = np.arange(50.0, 100.5, 1.0)
@@ -227,9 +309,23 @@ def main() -> None:
             },
         }
     )
+    print(f"verify threshold {score.verify_threshold:g}, identify threshold {score.identify_threshold:g}")
+    save_with_bands(score, embedded, trials, args)
+
+
+def save_with_bands(score: QualityScore, embedded: Embedded, trials: Trials, args: argparse.Namespace) -> None:
+    """Choose the size bands on the trials, record how, and write the scoring file."""
+    bands, achieved = choose_size_bands(embedded, trials, score.identify_fpir, args.gallery)
+    provenance = {**score.provenance, "size_bands": {
+        "command": f"tools/calibrate_quality.py --bands-only --copies {args.copies} --gallery {args.gallery} "
+        f"--seed {args.seed}",
+        "rule": f"the most genuine probes named with at most {score.identify_fpir:g} of all strangers and "
+        f"{CLEAN_FPIR:g} of strangers in unaltered photos named, over cuts {list(BAND_CUTS)} px",
+        "open_set_trials": achieved,
+    }}  # fmt: skip
+    score = QualityScore(**{**score.__dict__, "size_bands": bands, "provenance": provenance})
     score.save(args.out)
     print(json.dumps(score.provenance, indent=2))
-    print(f"verify threshold {score.verify_threshold:g}, identify threshold {score.identify_threshold:g}")
 
 
 if __name__ == "__main__":

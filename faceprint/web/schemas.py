@@ -80,7 +80,11 @@ class RecognizedFace(DetectedFace):
     identity = fields.String(required=True, allow_none=True, metadata={"description": "null means unknown"})
     similarity = fields.Float(required=True, allow_none=True, metadata={"description": SIMILARITY})
     threshold = fields.Float(
-        required=True, metadata={"description": "identification threshold used (default: 1% of strangers named)"}
+        required=True,
+        metadata={
+            "description": "identification threshold used for this face (default: 1% of strangers named for the "
+            "gallery's size; 0.5% for faces of 64 px and more, 2.5% below)"
+        },
     )
     candidates = fields.List(fields.Nested(Candidate), required=True)
     closest = fields.String(metadata={"description": "for an unknown face near someone: that person"})
@@ -209,12 +213,12 @@ class VerifyJson(RequestBody):
 
 
 THRESHOLD = {
-    "description": "similarity (0-100) from which a face is named (default: the one at which at most 1% of "
-    "strangers are named for the gallery's size)"
+    "description": "similarity (0-100) from which a face is named (default: at most 1% of strangers named for the "
+    "gallery's size; 0.5% for faces of 64 px and more, 2.5% below)"
 }
 FPIR = {
     "description": "instead of a threshold: the share of strangers that may be named as someone, for the gallery's "
-    "size (default 0.01)"
+    "size and every face size alike"
 }
 TOP = {"description": "how many candidates per face"}
 
