@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.degraded import Embedded, face_quality, gate_passes, load_or_embed
+from benchmarks.degraded import Embedded, face_quality, load_or_embed
 from benchmarks.open_set_degraded import cross_similarities, faceprint_scores, split
 from faceprint.scoring import MIN_GALLERY, pair_quality, shipped_scoring, similarity_from_llr
-from tools.calibrate_quality import person_scores
+from tools.calibrate_quality import open_set_trials
 
 WORK = Path.home() / ".cache" / "faceprint" / "degraded"
 SEEDS = range(5)
@@ -112,29 +112,14 @@ def cohort_trial(size: int) -> None:
 
 
 def calibration_tails(cut: float) -> dict[str, list[tuple[float, float]]]:
-    """The per-comparison stranger tail of the calibration trials (as ``tools/calibrate_quality.py`` draws them),
-    whole and split by the stranger's face size, at 0.5-point steps."""
+    """The per-comparison stranger tail of the calibration trials (those of ``tools/calibrate_quality.py``), whole
+    and split by the stranger's face size, at 0.5-point steps."""
     scoring = shipped_scoring()
     pool = load_or_embed("calibration", 2, WORK)
     embedded = pool.subset(pool.found)
-    quality, size, passes = face_quality(embedded), embedded.quality["size"], gate_passes(embedded)
-    by_person: dict[str, list[int]] = {}
-    for index, identity in enumerate(embedded.identities):
-        by_person.setdefault(str(identity), []).append(index)
-    eligible = sorted(p for p, ix in by_person.items() if sum(passes[ix]) >= 3 and len(ix) >= 4)
-    values, sizes = [], []
-    for trial in range(20):
-        rng = np.random.default_rng(trial)
-        enrolled = {}
-        for k in rng.choice(len(eligible), min(100, len(eligible)), replace=False):
-            indices = np.array(by_person[eligible[k]])
-            enrolled[eligible[k]] = list(rng.choice(indices[passes[indices]], 3, replace=False))
-        strangers = np.array([i for i, ident in enumerate(embedded.identities) if str(ident) not in enrolled])
-        strangers = strangers[rng.choice(len(strangers), min(3000, len(strangers)), replace=False)]
-        matrix = similarity_from_llr(person_scores(scoring, embedded, quality, strangers, enrolled))
-        values.append(matrix.ravel())
-        sizes.append(np.repeat(size[strangers], matrix.shape[1]))
-    value, stranger_size = np.concatenate(values), np.concatenate(sizes)
+    trials = open_set_trials(scoring, embedded, face_quality(embedded), 100, 3, trials=20, seed=0)
+    value = similarity_from_llr(trials.stranger_all).ravel()
+    stranger_size = np.repeat(embedded.quality["size"][trials.stranger_rows], trials.stranger_all.shape[1])
     steps = np.arange(50.0, 100.01, 0.5)
     masks = {"all": np.ones_like(value, bool), "small": stranger_size < cut, "large": stranger_size >= cut}
     return {band: [(float(s), float(np.mean(value[mask] >= s))) for s in steps] for band, mask in masks.items()}
