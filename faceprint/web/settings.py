@@ -81,7 +81,11 @@ def _flag(value: Any) -> bool:
 
 
 def _rate(settings: Mapping[str, Any], key: str, default: str) -> str | None:
-    """A rate limit setting such as ``600/minute``; None when it is ``off``."""
+    """A rate limit setting such as ``600/minute``; None when it is ``off``. A None already in ``settings`` is a
+    limit derived as off before (``faceprint serve`` derives its settings, then the app derives them again), so
+    it stays off rather than falling back to the default."""
+    if key in settings and settings[key] is None:
+        return None
     value = str(settings.get(key) or default).strip()
     return None if value.lower() in ("off", "0", "none", "false") else value
 

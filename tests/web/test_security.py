@@ -11,8 +11,9 @@ import pytest
 from web_helpers import ADMIN_KEY, RECOGNIZE_KEY, csrf_token, error_of, upload
 
 from faceprint.web.keys import load_keys, read_key_file
+from faceprint.web.limits import LIMITER_EXTENSION
 from faceprint.web.serve import check_keys, is_loopback
-from faceprint.web.settings import ConfigurationError
+from faceprint.web.settings import ConfigurationError, load_settings
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +175,16 @@ def test_expensive_endpoints_are_rate_limited_per_client(make_app):
     for _ in range(5):  # cheap endpoints are not limited
         assert client.get("/api/v1/health").status_code == 200
         assert client.get("/api/v1/people").status_code == 200
+
+
+def test_a_rate_limit_switched_off_stays_off_through_serve(make_app):
+    """``faceprint serve`` derives its settings, then the app derives them again: "off" must survive both."""
+    derived = load_settings(environ={"FACEPRINT_RATE_LIMIT": "off", "FACEPRINT_AUTH_FAILURE_LIMIT": "off"})
+    assert derived["FACEPRINT_RATE_LIMIT"] is None and derived["FACEPRINT_AUTH_FAILURE_LIMIT"] is None
+    again = load_settings(derived, environ={})
+    assert again["FACEPRINT_RATE_LIMIT"] is None and again["FACEPRINT_AUTH_FAILURE_LIMIT"] is None
+    assert make_app(FACEPRINT_RATE_LIMIT=derived["FACEPRINT_RATE_LIMIT"]).extensions.get(LIMITER_EXTENSION) is None
+    assert load_settings(environ={})["FACEPRINT_RATE_LIMIT"] == "600/minute"  # unset: the default still applies
 
 
 def test_a_bad_rate_limit_setting_is_a_clear_error(make_app):
