@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -168,9 +169,32 @@ def threshold_at_fpir(stranger_scores: np.ndarray, fpir: float, higher_is_closer
     return float(np.nextafter(edge, np.inf)) if higher_is_closer else float(np.nextafter(edge, -np.inf))
 
 
-def default_decisions(embedded: Embedded, seed: int, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One seeded split at faceprint's default: which genuine probes are named right, which strangers are named,
-    and which strangers are unaltered photos."""
+@dataclass
+class SplitScores:
+    """One seeded split scored: the gallery and probes, each probe's best person and similarity, and each probe's
+    default threshold (its face size band's operating point for this gallery, as ``recognize`` applies it)."""
+
+    gallery: dict
+    genuine: np.ndarray
+    genuine_names: np.ndarray
+    strangers: np.ndarray
+    shift: float
+    best_g: np.ndarray
+    score_g: np.ndarray
+    score_s: np.ndarray
+    threshold_g: np.ndarray
+    threshold_s: np.ndarray
+
+    @property
+    def named_right(self) -> np.ndarray:
+        return (self.score_g >= self.threshold_g) & (self.best_g == self.genuine_names)
+
+    @property
+    def strangers_named(self) -> np.ndarray:
+        return self.score_s >= self.threshold_s
+
+
+def score_split(embedded: Embedded, seed: int, probes: int) -> SplitScores:
     scoring = shipped_scoring()
     gallery, genuine, genuine_names, strangers = split(embedded, seed, probes)
     rows = np.array([row for photos in gallery.values() for row in photos])
@@ -182,21 +206,22 @@ def default_decisions(embedded: Embedded, seed: int, probes: int) -> tuple[np.nd
 
     best_g, score_g = faceprint_scores(embedded, gallery, genuine)
     _, score_s = faceprint_scores(embedded, gallery, strangers)
-    named_right = (score_g >= default_for(genuine)) & (best_g == genuine_names)
-    return named_right, score_s >= default_for(strangers), embedded.variants[strangers] == 0
+    return SplitScores(gallery, genuine, genuine_names, strangers, shift, best_g, score_g, score_s,
+                       default_for(genuine), default_for(strangers))  # fmt: skip
 
 
-def pooled_default(embedded: Embedded, seeds: list[int], probes: int) -> dict:
+def pooled_default(embedded: Embedded, splits: list[SplitScores], seeds: list[int]) -> dict:
     """Faceprint's default over several seeded splits pooled (more probes, a steadier figure than one split)."""
-    parts = [default_decisions(embedded, seed, probes) for seed in seeds]
-    right, named, clean = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    right = np.concatenate([split.named_right for split in splits])
+    named = np.concatenate([split.strangers_named for split in splits])
+    clean = np.concatenate([embedded.variants[split.strangers] == 0 for split in splits])
     return {
         "seeds": seeds,
         "genuine_probes": len(right),
         "stranger_probes": len(named),
         **rates(right, named),
         "fpir_unaltered_photos": round(float(np.mean(named[clean])), 4),
-        "per_seed": [rates(p[0], p[1]) for p in parts],
+        "per_seed": [rates(split.named_right, split.strangers_named) for split in splits],
     }
 
 
@@ -213,28 +238,14 @@ def main() -> None:
     args = parser.parse_args()
 
     embedded = load_or_embed("benchmark", args.copies, args.work)
-    gallery, genuine, genuine_names, strangers = split(embedded, args.seed, args.probes)
     scoring = shipped_scoring()
-
-    quality = face_quality(embedded)
-    rows = np.array([row for photos in gallery.values() for row in photos])
-    shift = scoring.gallery_shift(cross_similarities(scoring, embedded, quality, rows))
-    size = embedded.quality["size"]
-
-    def default_for(rows: np.ndarray) -> np.ndarray:
-        """Each probe's default threshold: its face size band's operating point, as ``recognize`` applies it."""
-        return np.array([scoring.identification_threshold(len(gallery), shift, face_size=size[r]) for r in rows])
-
-    threshold_g, threshold_s = default_for(genuine), default_for(strangers)
-    best_g, score_g = faceprint_scores(embedded, gallery, genuine)
-    _, score_s = faceprint_scores(embedded, gallery, strangers)
+    scored = score_split(embedded, args.seed, args.probes)
+    gallery, genuine, genuine_names, strangers = scored.gallery, scored.genuine, scored.genuine_names, scored.strangers
+    shift, best_g, score_g, score_s = scored.shift, scored.best_g, scored.score_g, scored.score_s
     right = best_g == genuine_names
 
     def faceprint_at(t) -> dict:
         return rates((score_g >= t) & right, score_s >= t)
-
-    def faceprint_default() -> dict:
-        return rates((score_g >= threshold_g) & right, score_s >= threshold_s)
 
     size_g, size_s = embedded.quality["size"][genuine], embedded.quality["size"][strangers]
     bands = {}
@@ -243,7 +254,7 @@ def main() -> None:
         bands[label] = {
             "genuine": int(g.sum()),
             "strangers": int(s.sum()),
-            **rates(((score_g >= threshold_g) & right)[g], (score_s >= threshold_s)[s]),
+            **rates(scored.named_right[g], scored.strangers_named[s]),
         }
     missed = ~embedded.found[genuine]
     result = {
@@ -262,9 +273,9 @@ def main() -> None:
             },
             "gallery_shift": shift,
             "at_default": {
-                **faceprint_default(),
+                **rates(scored.named_right, scored.strangers_named),
                 "fpir_unaltered_photos": round(
-                    float(np.mean((score_s >= threshold_s)[embedded.variants[strangers] == 0])), 4
+                    float(np.mean(scored.strangers_named[embedded.variants[strangers] == 0])), 4
                 ),
                 "rank1_of_detected": round(float(np.mean(right[~missed])), 4),
             },
@@ -273,7 +284,9 @@ def main() -> None:
         },
     }
     if args.pooled_seeds:
-        result["faceprint"]["pooled_over_seeds"] = pooled_default(embedded, list(range(args.pooled_seeds)), args.probes)
+        seeds = list(range(args.pooled_seeds))
+        splits = [scored if seed == args.seed else score_split(embedded, seed, args.probes) for seed in seeds]
+        result["faceprint"]["pooled_over_seeds"] = pooled_default(embedded, splits, seeds)
     for fpir in (0.01, 0.001):
         t = threshold_at_fpir(score_s, fpir)
         result["faceprint"]["at_fpir"][f"{fpir:g}"] = {"threshold": round(t, 2), **faceprint_at(t)}

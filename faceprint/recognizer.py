@@ -135,16 +135,15 @@ class FaceRecognizer:
         """Similarity from which a face is named: at most 1% of strangers (or the chosen ``fpir``) named for this
         gallery's size, raised when its people look more alike than usual (see ``faceprint.scoring``). A face of
         known ``face_size`` (px) gets its size band's operating point: stricter for large faces, which carry more
-        evidence, more lenient for small ones.
-
-        The value is kept while the gallery is unchanged, checked on every call, so that a change made by another
-        process (another app server on the same PostgreSQL gallery) counts at once. A store with ``revision()``
-        answers the check in one small query; otherwise the people are read and compared."""
+        evidence, more lenient for small ones."""
         people, shift = self._gallery_state()
         return self.scoring.identification_threshold(people, shift, fpir, face_size)
 
     def _gallery_state(self) -> tuple[int, float]:
-        """The gallery's number of people and look-alike shift, recomputed only when the gallery changed."""
+        """The gallery's number of people and look-alike shift, kept while the gallery is unchanged. The check runs on
+        every call, so that a change made by another process (another app server on the same PostgreSQL gallery)
+        counts at once: a store with ``revision()`` answers it in one small query; otherwise the people are read and
+        compared."""
         revision = getattr(self.gallery, "revision", None)
         people = None
         if revision is not None:
@@ -162,7 +161,7 @@ class FaceRecognizer:
 
     def threshold_rule(self, fpir: float | None = None) -> Callable[[dict], float]:
         """The default threshold as a function of a face's quality measures, for many faces of one gallery state
-        (the gallery is checked once)."""
+        (the gallery is checked once, a chosen ``fpir`` at once)."""
         if fpir is not None:
             check_fpir(fpir)
         people, shift = self._gallery_state()
@@ -285,14 +284,12 @@ class FaceRecognizer:
         one at which at most ``fpir`` of strangers (default 1%) are named in this gallery."""
         if threshold is not None and fpir is not None:
             raise FaceprintError("give a threshold or a false-positive identification rate, not both")
-        if fpir is not None:
-            check_fpir(fpir)
+        rule = self.threshold_rule(fpir) if threshold is None else (lambda _measures: float(threshold))
         self.pipeline.load_models(self.models, wait=False)  # the networks load while the photo is decoded and detected
         loaded = self.pipeline.load(image)
         faces = self.pipeline.detect(loaded)
         if not faces:
             return []
-        rule = self.threshold_rule(fpir) if threshold is None else (lambda _measures: float(threshold))
         vectors = self.pipeline.embed_faces([loaded] * len(faces), [f.landmarks for f in faces], self.models)
         qualities: dict[int, dict] = {}
         results = []

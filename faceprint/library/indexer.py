@@ -206,11 +206,11 @@ class Indexer:
         recognizer = self.recognizer
         if not faces or not recognizer.gallery.people():
             return
-        threshold = recognizer.threshold_rule()
+        threshold_for = recognizer.threshold_rule()
         qualities: dict[int, dict] = {}
         for face in faces:
             candidates = recognizer.rank_people(face.vectors, face.quality, 1, qualities)
-            if candidates and candidates[0]["similarity"] >= threshold(face.quality):
+            if candidates and candidates[0]["similarity"] >= threshold_for(face.quality):
                 face.person, face.similarity = candidates[0]["name"], candidates[0]["similarity"]
 
 

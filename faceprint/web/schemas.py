@@ -27,6 +27,9 @@ class Landmarks(Schema):
     mouth_right = fields.List(fields.Float(), required=True)
 
 
+DEFAULT_OPERATING_POINT = (
+    "default: at most 1% of strangers named for the gallery's size; 0.5% for faces of 64 px and more, 2.5% below"
+)
 SIMILARITY = "0-100: 50 + 5 log10(likelihood ratio of same person), quality-aware; the same number everywhere"
 
 
@@ -81,10 +84,7 @@ class RecognizedFace(DetectedFace):
     similarity = fields.Float(required=True, allow_none=True, metadata={"description": SIMILARITY})
     threshold = fields.Float(
         required=True,
-        metadata={
-            "description": "identification threshold used for this face (default: 1% of strangers named for the "
-            "gallery's size; 0.5% for faces of 64 px and more, 2.5% below)"
-        },
+        metadata={"description": f"identification threshold used for this face ({DEFAULT_OPERATING_POINT})"},
     )
     candidates = fields.List(fields.Nested(Candidate), required=True)
     closest = fields.String(metadata={"description": "for an unknown face near someone: that person"})
@@ -212,10 +212,7 @@ class VerifyJson(RequestBody):
     image_b = fields.String(required=True, metadata=BASE64)
 
 
-THRESHOLD = {
-    "description": "similarity (0-100) from which a face is named (default: at most 1% of strangers named for the "
-    "gallery's size; 0.5% for faces of 64 px and more, 2.5% below)"
-}
+THRESHOLD = {"description": f"similarity (0-100) from which a face is named ({DEFAULT_OPERATING_POINT})"}
 FPIR = {
     "description": "instead of a threshold: the share of strangers that may be named as someone, for the gallery's "
     "size and every face size alike"
