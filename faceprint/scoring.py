@@ -168,10 +168,7 @@ class QualityScore:
             if fpir is not None:
                 raise FaceprintError("this scoring file holds no stranger tail, so it cannot set a chosen FPIR")
             return self.identify_threshold
-        rate = target / max(gallery_people, MIN_GALLERY)
-        points = sorted((float(s), r) for s, r in tail.items())
-        base = next((similarity for similarity, r in points if r <= rate), points[-1][0])
-        return round(min(100.0, base + shift), 1)
+        return threshold_from_tail(tail, target, gallery_people, shift)
 
     def to_dict(self) -> dict:
         return {
@@ -220,6 +217,16 @@ class QualityScore:
         except (ValueError, KeyError, TypeError) as exc:
             message = f"{path} is not a scoring file written by tools/calibrate_quality.py ({exc})"
             raise FaceprintError(message) from None
+
+
+def threshold_from_tail(tail: Mapping[str, float], fpir: float, gallery_people: int, shift: float = 0.0) -> float:
+    """The lowest similarity of ``tail`` (similarity -> rate at which a stranger's face reaches it against one
+    enrolled person) at which people x rate is at most ``fpir``, plus ``shift``; galleries under ``MIN_GALLERY``
+    people count as that many."""
+    rate = fpir / max(gallery_people, MIN_GALLERY)
+    points = sorted((float(s), r) for s, r in tail.items())
+    base = next((similarity for similarity, r in points if r <= rate), points[-1][0])
+    return round(min(100.0, base + shift), 1)
 
 
 def _size_bands(data: dict) -> dict:

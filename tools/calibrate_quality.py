@@ -144,16 +144,17 @@ CLEAN_FPIR = 0.005
 """The most strangers in unaltered photos that the default may name (a clean collection such as LFW or ORL)."""
 
 
-def band_tail(per_comparison: np.ndarray) -> dict[str, float]:
-    """The rate at which a stranger's face reaches each similarity against one person, at 0.5-point steps."""
-    return {f"{s:g}": float(np.mean(per_comparison >= s)) for s in np.arange(50.0, 100.01, 0.5)}
+def stranger_tail(per_comparison: np.ndarray, step: float) -> dict[str, float]:
+    """The rate at which a stranger's face reaches each similarity from 50 to 100 (every ``step``) against one
+    enrolled person."""
+    return {f"{s:g}": float(np.mean(per_comparison >= s)) for s in np.arange(50.0, 100.0 + step / 2, step)}
 
 
 def choose_size_bands(embedded: Embedded, trials: Trials, fpir: float, people: int) -> tuple[dict, dict]:
     """The face-size cut and the two bands' target FPIRs that name the most genuine probes of the calibration trials
     while at most ``fpir`` of all strangers and ``CLEAN_FPIR`` of strangers in unaltered photos are named; each
     band's tail is measured on strangers of that band. Returns the ``size_bands`` and what they achieved."""
-    from faceprint.scoring import QualityScore, similarity_from_llr
+    from faceprint.scoring import similarity_from_llr, threshold_from_tail
 
     size = embedded.quality["size"]
     per_comparison = similarity_from_llr(trials.stranger_all)
@@ -164,16 +165,12 @@ def choose_size_bands(embedded: Embedded, trials: Trials, fpir: float, people: i
     clean = embedded.variants[trials.stranger_rows] == 0
     best = None
     for cut in BAND_CUTS:
-        small = comparison_size < cut
-        tails = {"small": band_tail(per_comparison.ravel()[small]), "large": band_tail(per_comparison.ravel()[~small])}
+        small, values = comparison_size < cut, per_comparison.ravel()
+        tails = {"small": stranger_tail(values[small], 0.5), "large": stranger_tail(values[~small], 0.5)}
         for large_fpir in BAND_TARGETS["large"]:
             for small_fpir in BAND_TARGETS["small"]:
-                bands = {"cut": cut, "small": {"fpir": small_fpir, "tail": tails["small"]}}
-                bands["large"] = {"fpir": large_fpir, "tail": tails["large"]}
-                draft = QualityScore(("dlib", "facenet"), (0.0,), 0.0, 0.0, (0.0, 0.0), 50, 50, fpir, people,
-                                     size_bands=bands)  # fmt: skip
-                low = draft.identification_threshold(people, face_size=0.0)
-                high = draft.identification_threshold(people, face_size=cut)
+                low = threshold_from_tail(tails["small"], small_fpir, people)
+                high = threshold_from_tail(tails["large"], large_fpir, people)
                 named = stranger >= np.where(stranger_size >= cut, high, low)
                 identified = float(
                     np.mean((genuine >= np.where(genuine_size >= cut, high, low)) & trials.genuine_right)
@@ -187,6 +184,8 @@ def choose_size_bands(embedded: Embedded, trials: Trials, fpir: float, people: i
                               "thresholds_for_gallery": [low, high], "identification_rate": round(identified, 4),
                               "fpir": round(float(np.mean(named)), 4),
                               "fpir_unaltered_photos": round(float(np.mean(named[clean])), 4)}  # fmt: skip
+                    bands = {"cut": cut, "small": {"fpir": small_fpir, "tail": tails["small"]},
+                             "large": {"fpir": large_fpir, "tail": tails["large"]}}  # fmt: skip
                     best = (identified, bands, record)
     if best is None:
         raise SystemExit("no size bands keep both stranger rates: widen BAND_TARGETS")
@@ -270,8 +269,7 @@ def main() -> None:
     )  # fmt: skip
     stranger_similarity = similarity_from_llr(strangers)
     per_comparison_similarity = similarity_from_llr(per_comparison)
-    steps = np.arange(50.0, 100.5, 1.0)
-    tail = {f"{s:g}": float(np.mean(per_comparison_similarity >= s)) for s in steps}
+    tail = stranger_tail(per_comparison_similarity, 1.0)
     draft = QualityScore(**{**score.__dict__, "impostor_tail": tail, "identify_fpir": args.fpir})
     threshold = draft.identification_threshold(args.gallery)
     genuine_similarity = similarity_from_llr(genuine)

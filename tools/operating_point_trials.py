@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.degraded import Embedded, face_quality, load_or_embed
 from benchmarks.open_set_degraded import cross_similarities, faceprint_scores, split
-from faceprint.scoring import MIN_GALLERY, pair_quality, shipped_scoring, similarity_from_llr
-from tools.calibrate_quality import open_set_trials
+from faceprint.scoring import pair_quality, shipped_scoring, similarity_from_llr, threshold_from_tail
+from tools.calibrate_quality import open_set_trials, stranger_tail
 
 WORK = Path.home() / ".cache" / "faceprint" / "degraded"
 SEEDS = range(5)
@@ -111,7 +111,7 @@ def cohort_trial(size: int) -> None:
               f"{np.mean(s[~clean] >= t):.4f} | {np.mean((g >= t_clean) & right):.3f}")  # fmt: skip
 
 
-def calibration_tails(cut: float) -> dict[str, list[tuple[float, float]]]:
+def calibration_tails(cut: float) -> dict[str, dict[str, float]]:
     """The per-comparison stranger tail of the calibration trials (those of ``tools/calibrate_quality.py``), whole
     and split by the stranger's face size, at 0.5-point steps."""
     scoring = shipped_scoring()
@@ -120,9 +120,8 @@ def calibration_tails(cut: float) -> dict[str, list[tuple[float, float]]]:
     trials = open_set_trials(scoring, embedded, face_quality(embedded), 100, 3, trials=20, seed=0)
     value = similarity_from_llr(trials.stranger_all).ravel()
     stranger_size = np.repeat(embedded.quality["size"][trials.stranger_rows], trials.stranger_all.shape[1])
-    steps = np.arange(50.0, 100.01, 0.5)
     masks = {"all": np.ones_like(value, bool), "small": stranger_size < cut, "large": stranger_size >= cut}
-    return {band: [(float(s), float(np.mean(value[mask] >= s))) for s in steps] for band, mask in masks.items()}
+    return {band: stranger_tail(value[mask], 0.5) for band, mask in masks.items()}
 
 
 def band_trial(cut: float) -> None:
@@ -130,10 +129,6 @@ def band_trial(cut: float) -> None:
     tails = calibration_tails(cut)
     bench = load_or_embed("benchmark", 2, WORK)
     quality, size = face_quality(bench), bench.quality["size"]
-
-    def threshold(band: str, people: int, target: float) -> float:
-        rate = target / max(people, MIN_GALLERY)
-        return next((s for s, r in tails[band] if r <= rate), tails[band][-1][0])
 
     print(f"faces under {cut:g} px are 'small'")
     for small, large in ((0.01, 0.01), (0.015, 0.005), (0.02, 0.005), (0.025, 0.005), (0.03, 0.005), (0.03, 0.006)):
@@ -143,10 +138,10 @@ def band_trial(cut: float) -> None:
             rows = np.array([r for photos in gallery.values() for r in photos])
             shift = scoring.gallery_shift(cross_similarities(scoring, bench, quality, rows))
             if small == large:
-                low = high = threshold("all", len(gallery), small) + shift
+                low = high = threshold_from_tail(tails["all"], small, len(gallery), shift)
             else:
-                low = threshold("small", len(gallery), small) + shift
-                high = threshold("large", len(gallery), large) + shift
+                low = threshold_from_tail(tails["small"], small, len(gallery), shift)
+                high = threshold_from_tail(tails["large"], large, len(gallery), shift)
             best_g, score_g = faceprint_scores(bench, gallery, genuine)
             _, score_s = faceprint_scores(bench, gallery, strangers)
             named_right.append((score_g >= np.where(size[genuine] >= cut, high, low)) & (best_g == genuine_names))
